@@ -1,0 +1,80 @@
+# Lichen: the entry points. Every target installs what it needs (make deps).
+#   make qemu            build the qemu-x86_64 image and boot it, console here
+#   make test            unit tests, then the QEMU tests
+#   make image BOARD=pc-x86_64
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+BOARD ?= qemu-x86_64
+BOARD_FILE := board-configs/$(BOARD).toml
+CACHE ?= /var/cache/lichen
+OUT ?= out/$(BOARD)
+export LICHEN_CACHE := $(CACHE)
+export CARGO_TARGET_DIR ?= $(CACHE)/target
+export SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 1700000000)
+BUILD_ID ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo dev)
+
+CARGO ?= cargo
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+TOOL_BIN := $(CARGO_TARGET_DIR)/tool
+IMAGE_TOOL := $(TOOL_BIN)/lichen-image
+IMAGE := $(OUT)/lichen-$(BOARD).img
+
+# Debian packages the host needs (the build host is Debian bookworm).
+APT_PACKAGES := qemu-system-x86 qemu-utils ovmf grub-efi-amd64-bin grub-common \
+	squashfs-tools e2fsprogs fdisk zstd busybox-static cpio dpkg-dev gcc libc6-dev
+
+.PHONY: help deps build image qemu test test-unit test-qemu lint clean
+
+help:
+	@echo "make qemu        build the $(BOARD) image and boot it in QEMU (Ctrl-A X quits)"
+	@echo "make test        everything: unit tests and QEMU boot tests"
+	@echo "make image       build $(IMAGE)  (BOARD=pc-x86_64 for real PCs)"
+	@echo "make deps | build | test-unit | test-qemu | lint | clean"
+
+# Idempotent: installs only what is missing; refreshes apt's lists once a day
+# (the image build downloads packages with apt).
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	stamp=$(CACHE)/apt-lists.stamp; mkdir -p $(CACHE); \
+	if [ -n "$$missing" ] || [ -z "$$(find $$stamp -mmin -1440 2>/dev/null)" ]; then \
+		echo "deps: apt-get update"; \
+		$(SUDO) apt-get update -qq; \
+		touch $$stamp; \
+	fi; \
+	if [ -n "$$missing" ]; then \
+		echo "deps: installing$$missing"; \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@command -v $(CARGO) >/dev/null || { echo "deps: cargo not found; install Rust (rustup) first"; exit 1; }
+
+build: deps
+	$(CARGO) build --profile tool -p lichen-image -p lichen-tests-qemu
+	target=$$($(IMAGE_TOOL) board-info --board $(BOARD_FILE) --field rust_target); \
+	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release -p lichen-init --target $$target
+
+image: build
+	target=$$($(IMAGE_TOOL) board-info --board $(BOARD_FILE) --field rust_target); \
+	$(IMAGE_TOOL) build --board $(BOARD_FILE) --out $(OUT) \
+		--init $(CARGO_TARGET_DIR)/$$target/release/lichen-init --build-id $(BUILD_ID)
+
+qemu: image
+	$(TOOL_BIN)/lichen-qemu --image $(IMAGE)
+
+test: test-unit test-qemu
+
+test-unit: deps
+	$(CARGO) test --workspace --exclude lichen-tests-qemu
+
+test-qemu: image
+	LICHEN_IMAGE=$(abspath $(IMAGE)) LICHEN_PROBE_KERNEL=$(abspath $(OUT))/vmlinuz $(CARGO) test --profile tool -p lichen-tests-qemu -- --test-threads=1
+
+lint: deps
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+clean:
+	rm -rf out

@@ -1,0 +1,239 @@
+//! Stage 2, `/sbin/init` on the root file system: mounts, modules, sysctls,
+//! hostname, network, then supervise containerd (and the console shell) until
+//! a signal says to power off or reboot.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::cmdline::Cmdline;
+use crate::services::console::ConsoleShell;
+use crate::services::containerd::Containerd;
+use crate::stage1::phase;
+use crate::status::{self, Status};
+use crate::supervisor::Supervisor;
+use crate::sys::linux::Linux;
+use crate::sys::signals;
+use crate::sys::{Halt, Kernel, MountFlags};
+use crate::{modules, net, powerbutton, shutdown, sysctl};
+
+#[derive(Debug, thiserror::Error)]
+#[error("mounting {target} ({fstype})")]
+pub struct MountError {
+    target: String,
+    fstype: &'static str,
+    source: std::io::Error,
+}
+
+pub fn main() -> ! {
+    let mut k = Linux;
+    crate::log::to_console("/dev/console");
+    crate::rescue::install_panic_hook();
+    if let Err(e) = signals::block() {
+        crate::error!("cannot set up signal handling: {e}");
+    }
+    // Ctrl-Alt-Del becomes SIGINT to PID 1 instead of an instant reboot.
+    let _ = rustix::system::reboot(rustix::system::RebootCommand::CadOff);
+    let cmd = Cmdline::read();
+    let release = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
+    let st = Arc::new(Mutex::new(Status {
+        version: status::os_release(&release, "VERSION_ID").unwrap_or_else(|| "unknown".into()),
+        build_id: status::os_release(&release, "BUILD_ID").unwrap_or_default(),
+        board: status::os_release(&release, "VARIANT_ID").unwrap_or_default(),
+        slot: cmd
+            .slot
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "?".into()),
+        phase: "booting".into(),
+        ..Default::default()
+    }));
+    crate::info!(
+        "Lichen {} stage 2 on slot {}",
+        lock(&st).version,
+        lock(&st).slot
+    );
+
+    if let Err(e) = phase("mounts", || mounts(&mut k)) {
+        crate::rescue::rescue(&crate::log::chain(&e));
+    }
+    crate::log::to_file("/var/log/lichen-init.log");
+    phase("modules", || load_modules(&mut k));
+    phase("sysctl", || {
+        for (key, e) in sysctl::apply(&mut k) {
+            crate::warn!("sysctl {key}: {e}");
+        }
+    });
+    phase("hostname", || {
+        let name = std::fs::read_to_string("/etc/hostname").unwrap_or_else(|_| "lichen".into());
+        if let Err(e) = k.sethostname(name.trim()) {
+            crate::warn!("hostname {}: {e}", name.trim());
+        }
+    });
+    phase("network", || net::start(st.clone()));
+    powerbutton::watch();
+
+    let mut sup = Supervisor::new(PathBuf::from("/var/log"));
+    sup.add(Box::new(Containerd::default()));
+    if cmd.shell {
+        let tty =
+            PathBuf::from("/dev").join(cmd.console.clone().unwrap_or_else(|| "console".into()));
+        sup.add(Box::new(ConsoleShell { tty }));
+    }
+    let how = run(&mut sup, &st);
+    lock(&st).phase = "stopping".into();
+    let _ = lock(&st).publish(Path::new(status::PATH));
+    crate::info!("shutting down: stopping services");
+    shutdown::stop_services(&mut sup);
+    shutdown::finish(&mut k, how)
+}
+
+fn lock(st: &Arc<Mutex<Status>>) -> std::sync::MutexGuard<'_, Status> {
+    st.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The main loop; returns when a signal asks for shutdown.
+fn run(sup: &mut Supervisor, st: &Arc<Mutex<Status>>) -> Halt {
+    let mut announced = false;
+    loop {
+        let now = Instant::now();
+        let wake = sup.tick(now);
+        {
+            let mut s = lock(st);
+            s.services = sup.status();
+            if !announced && sup.essentials_ready() {
+                announced = true;
+                s.ready_at = Some(crate::log::uptime());
+                s.phase = "running".into();
+                crate::info!(
+                    "boot complete: essential services ready at {:.2}s",
+                    crate::log::uptime()
+                );
+                crate::log::console_raw(format!("\n{}\n\n", s.line()).as_bytes());
+            }
+            if let Err(e) = s.publish(Path::new(status::PATH)) {
+                crate::warn!("cannot write {}: {e}", status::PATH);
+            }
+        }
+        let sig = signals::wait(wake.min(Duration::from_secs(5)));
+        for (pid, how) in shutdown::reap() {
+            sup.exited(pid, &how, Instant::now());
+        }
+        match sig {
+            Some(libc::SIGTERM) | Some(libc::SIGINT) => {
+                crate::info!("{} received: reboot", signals::name(sig.unwrap_or(0)));
+                return Halt::Reboot;
+            }
+            Some(libc::SIGUSR1) | Some(libc::SIGUSR2) | Some(libc::SIGPWR) => {
+                crate::info!("{} received: power off", signals::name(sig.unwrap_or(0)));
+                return Halt::PowerOff;
+            }
+            _ => {}
+        }
+    }
+}
+
+fn is_mountpoint(p: &Path) -> bool {
+    let (Ok(a), Some(Ok(b))) = (std::fs::metadata(p), p.parent().map(std::fs::metadata)) else {
+        return false;
+    };
+    a.dev() != b.dev()
+}
+
+fn mounts(k: &mut dyn Kernel) -> Result<(), MountError> {
+    let nse = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+    let table: &[(&str, &str, &'static str, MountFlags, &str)] = &[
+        ("/proc", "proc", "proc", nse, ""),
+        ("/sys", "sysfs", "sysfs", nse, ""),
+        (
+            "/dev",
+            "devtmpfs",
+            "devtmpfs",
+            MountFlags::NOSUID,
+            "mode=0755",
+        ),
+        (
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            MountFlags::NOSUID | MountFlags::NOEXEC,
+            "gid=5,mode=620,ptmxmode=666",
+        ),
+        (
+            "/dev/shm",
+            "tmpfs",
+            "tmpfs",
+            MountFlags::NOSUID | MountFlags::NODEV,
+            "mode=1777",
+        ),
+        (
+            "/run",
+            "tmpfs",
+            "tmpfs",
+            MountFlags::NOSUID | MountFlags::NODEV,
+            "mode=0755",
+        ),
+        (
+            "/tmp",
+            "tmpfs",
+            "tmpfs",
+            MountFlags::NOSUID | MountFlags::NODEV,
+            "mode=1777",
+        ),
+        ("/sys/fs/cgroup", "cgroup2", "cgroup2", nse, "nsdelegate"),
+    ];
+    for (target, src, fstype, flags, data) in table {
+        let p = Path::new(target);
+        if *target != "/run" && *target != "/tmp" && is_mountpoint(p) {
+            continue;
+        }
+        let _ = std::fs::create_dir_all(p);
+        k.mount(src, p, fstype, *flags, data)
+            .map_err(|source| MountError {
+                target: target.to_string(),
+                fstype,
+                source,
+            })?;
+    }
+    for d in [
+        "/run/lichen",
+        "/var/log",
+        "/var/lib/lichen",
+        "/run/containerd",
+    ] {
+        let _ = std::fs::create_dir_all(d);
+    }
+    let _ = std::fs::write("/etc/resolv.conf", "");
+    // Hand the controllers Kubernetes uses to child cgroups.
+    if let Err(e) = std::fs::write(
+        "/sys/fs/cgroup/cgroup.subtree_control",
+        "+cpu +cpuset +memory +pids +io",
+    ) {
+        crate::warn!("enabling cgroup controllers: {e}");
+    }
+    Ok(())
+}
+
+fn load_modules(k: &mut dyn Kernel) {
+    let release = rustix::system::uname()
+        .release()
+        .to_string_lossy()
+        .to_string();
+    let base = PathBuf::from("/lib/modules").join(&release);
+    let idx = match modules::ModuleIndex::load(&base) {
+        Ok(i) => i,
+        Err(e) => {
+            crate::warn!("no module index at {}: {e}", base.display());
+            return;
+        }
+    };
+    let wanted = modules::read_list(Path::new("/usr/lib/lichen/modules.load"));
+    let r = modules::load(k, &idx, &wanted);
+    for (name, e) in &r.failed {
+        crate::warn!("module {name}: {e}");
+    }
+    for name in &r.unknown {
+        crate::warn!("module {name} is not in this image");
+    }
+    crate::info!("{} modules loaded, {} already present", r.loaded, r.already);
+}
