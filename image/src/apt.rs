@@ -18,34 +18,17 @@ pub enum AptError {
     )]
     Unknown { package: String, arch: String },
     #[error("cannot run {tool}")]
-    Spawn {
-        tool: &'static str,
-        source: std::io::Error,
-    },
+    Spawn { tool: &'static str, source: std::io::Error },
     #[error("{tool} failed for {package}: {stderr}")]
-    Tool {
-        tool: &'static str,
-        package: String,
-        stderr: String,
-    },
+    Tool { tool: &'static str, package: String, stderr: String },
     #[error("apt metadata for {package} has no {field}")]
-    Metadata {
-        package: String,
-        field: &'static str,
-    },
+    Metadata { package: String, field: &'static str },
     #[error("downloaded {path} has sha256 {found}, apt says {expected}")]
-    Checksum {
-        path: PathBuf,
-        expected: String,
-        found: String,
-    },
+    Checksum { path: PathBuf, expected: String, found: String },
     #[error("{package} is a metapackage with no linux-image dependency")]
     NoKernel { package: String },
     #[error("cache {path}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
 }
 
 /// One resolved, downloaded and unpacked package: an SBOM entry.
@@ -71,57 +54,77 @@ pub struct Apt {
 
 impl Apt {
     pub fn new(cache: &Path, arch: &str) -> Apt {
-        Apt {
-            cache: cache.to_path_buf(),
-            arch: arch.to_string(),
-        }
+        Apt { cache: cache.to_path_buf(), arch: arch.to_string() }
     }
 
     /// Resolves the candidate version of `name`, downloads and unpacks it.
     pub fn fetch(&self, name: &str) -> Result<Package, AptError> {
-        let meta = self.show(name)?;
-        let version = field(&meta, "Version").ok_or_else(|| AptError::Metadata {
-            package: name.into(),
-            field: "Version",
-        })?;
-        let sha256 = field(&meta, "SHA256").ok_or_else(|| AptError::Metadata {
-            package: name.into(),
-            field: "SHA256",
-        })?;
-        let pkg_arch = field(&meta, "Architecture").unwrap_or_else(|| self.arch.clone());
+        let mut all = self.fetch_all(&[name.to_string()])?;
+        all.pop().ok_or_else(|| AptError::Unknown { package: name.into(), arch: self.arch.clone() })
+    }
+
+    /// [`Apt::fetch`] for several packages with one `apt-cache` call (each
+    /// call parses all package lists, about a second).
+    pub fn fetch_all(&self, names: &[String]) -> Result<Vec<Package>, AptError> {
+        let records = self.show_many(names)?;
+        let mut out = Vec::new();
+        for name in names {
+            let meta = records
+                .get(name)
+                .ok_or_else(|| AptError::Unknown { package: name.clone(), arch: self.arch.clone() })?;
+            out.push(self.fetch_record(name, meta)?);
+        }
+        Ok(out)
+    }
+
+    fn fetch_record(&self, name: &str, meta: &str) -> Result<Package, AptError> {
+        let version = field(meta, "Version")
+            .ok_or_else(|| AptError::Metadata { package: name.into(), field: "Version" })?;
+        let sha256 = field(meta, "SHA256")
+            .ok_or_else(|| AptError::Metadata { package: name.into(), field: "SHA256" })?;
+        let pkg_arch = field(meta, "Architecture").unwrap_or_else(|| self.arch.clone());
         let debs = self.cache.join("debs").join(&self.arch);
         mkdir(&debs)?;
-        let deb = debs.join(format!(
-            "{name}_{}_{pkg_arch}.deb",
-            version.replace(':', "%3a")
-        ));
+        let deb = debs.join(format!("{name}_{}_{pkg_arch}.deb", version.replace(':', "%3a")));
+        let root = self.cache.join("unpacked").join(&self.arch).join(format!("{name}_{version}"));
+        // An unpacked tree records the sha256 it came from; trust it rather
+        // than hashing large .debs on every build.
+        let stamp = root.join(".complete");
+        if std::fs::read_to_string(&stamp).ok().as_deref() == Some(sha256.as_str()) && deb.exists() {
+            return Ok(Package { name: name.into(), version, arch: pkg_arch, sha256, deb, root });
+        }
         if !deb.exists() || sha256_file(&deb).map_err(|source| io(&deb, source))? != sha256 {
             self.download(name, &version, &debs)?;
         }
         let found = sha256_file(&deb).map_err(|source| io(&deb, source))?;
         if found != sha256 {
-            return Err(AptError::Checksum {
-                path: deb,
-                expected: sha256,
-                found,
-            });
+            return Err(AptError::Checksum { path: deb, expected: sha256, found });
         }
-        let root = self
-            .cache
-            .join("unpacked")
-            .join(&self.arch)
-            .join(format!("{name}_{version}"));
-        if !root.join(".complete").exists() {
-            unpack(&deb, &root, name)?;
+        unpack(&deb, &root, name)?;
+        std::fs::write(&stamp, &sha256).map_err(|source| io(&stamp, source))?;
+        Ok(Package { name: name.into(), version, arch: pkg_arch, sha256, deb, root })
+    }
+
+    /// `apt-cache show` records by package name.
+    fn show_many(&self, names: &[String]) -> Result<std::collections::BTreeMap<String, String>, AptError> {
+        let specs: Vec<String> = names.iter().map(|n| format!("{n}:{}", self.arch)).collect();
+        let out = Command::new("apt-cache")
+            .args(["show", "--no-all-versions"])
+            .args(&specs)
+            .env("LC_ALL", "C")
+            .output()
+            .map_err(|source| AptError::Spawn { tool: "apt-cache", source })?;
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let mut map = std::collections::BTreeMap::new();
+        for para in text.split("\n\n") {
+            if let Some(pkg) = field(para, "Package") {
+                map.entry(pkg).or_insert_with(|| para.to_string());
+            }
         }
-        Ok(Package {
-            name: name.into(),
-            version,
-            arch: pkg_arch,
-            sha256,
-            deb,
-            root,
-        })
+        if let Some(missing) = names.iter().find(|n| !map.contains_key(*n)) {
+            return Err(AptError::Unknown { package: missing.clone(), arch: self.arch.clone() });
+        }
+        Ok(map)
     }
 
     /// The versioned kernel package a metapackage such as linux-image-amd64
@@ -137,9 +140,7 @@ impl Apt {
             .map(|d| d.split_whitespace().next().unwrap_or(""))
             .find(|d| d.starts_with("linux-image-"))
             .map(str::to_string)
-            .ok_or_else(|| AptError::NoKernel {
-                package: name.into(),
-            })
+            .ok_or_else(|| AptError::NoKernel { package: name.into() })
     }
 
     fn show(&self, name: &str) -> Result<String, AptError> {
@@ -148,16 +149,10 @@ impl Apt {
             .args(["show", "--no-all-versions", &spec])
             .env("LC_ALL", "C")
             .output()
-            .map_err(|source| AptError::Spawn {
-                tool: "apt-cache",
-                source,
-            })?;
+            .map_err(|source| AptError::Spawn { tool: "apt-cache", source })?;
         let text = String::from_utf8_lossy(&out.stdout).to_string();
         if !out.status.success() || text.trim().is_empty() {
-            return Err(AptError::Unknown {
-                package: name.into(),
-                arch: self.arch.clone(),
-            });
+            return Err(AptError::Unknown { package: name.into(), arch: self.arch.clone() });
         }
         Ok(text)
     }
@@ -169,10 +164,7 @@ impl Apt {
             .current_dir(dir)
             .env("LC_ALL", "C")
             .output()
-            .map_err(|source| AptError::Spawn {
-                tool: "apt-get",
-                source,
-            })?;
+            .map_err(|source| AptError::Spawn { tool: "apt-get", source })?;
         if !out.status.success() {
             return Err(AptError::Tool {
                 tool: "apt-get download",
@@ -203,10 +195,7 @@ fn unpack(deb: &Path, root: &Path, name: &str) -> Result<(), AptError> {
         .arg(deb)
         .arg(root)
         .output()
-        .map_err(|source| AptError::Spawn {
-            tool: "dpkg-deb",
-            source,
-        })?;
+        .map_err(|source| AptError::Spawn { tool: "dpkg-deb", source })?;
     if !out.status.success() {
         return Err(AptError::Tool {
             tool: "dpkg-deb -x",
@@ -214,7 +203,7 @@ fn unpack(deb: &Path, root: &Path, name: &str) -> Result<(), AptError> {
             stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
         });
     }
-    std::fs::write(root.join(".complete"), b"").map_err(|source| io(root, source))
+    Ok(())
 }
 
 fn mkdir(p: &Path) -> Result<(), AptError> {
@@ -222,10 +211,7 @@ fn mkdir(p: &Path) -> Result<(), AptError> {
 }
 
 fn io(p: &Path, source: std::io::Error) -> AptError {
-    AptError::Io {
-        path: p.to_path_buf(),
-        source,
-    }
+    AptError::Io { path: p.to_path_buf(), source }
 }
 
 /// Hex sha256 of a file, streamed.

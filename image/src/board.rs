@@ -13,20 +13,13 @@ use serde::Deserialize;
 #[derive(Debug, thiserror::Error)]
 pub enum BoardError {
     #[error("cannot read board file {path}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("{path}: base files nest deeper than {max} levels")]
     TooDeep { path: PathBuf, max: usize },
     #[error("{path}: {field}: {message}")]
-    Invalid {
-        path: PathBuf,
-        field: &'static str,
-        message: String,
-    },
+    Invalid { path: PathBuf, field: &'static str, message: String },
 }
 
 /// A fully merged board description.
@@ -112,12 +105,10 @@ impl Board {
     /// Reads a board file and its bases.
     pub fn load(path: &Path) -> Result<Board, BoardError> {
         let value = load_merged(path, 0)?;
-        let board: Board = value
-            .try_into()
-            .map_err(|e: toml::de::Error| BoardError::Parse {
-                path: path.to_path_buf(),
-                message: e.message().to_string(),
-            })?;
+        let board: Board = value.try_into().map_err(|e: toml::de::Error| BoardError::Parse {
+            path: path.to_path_buf(),
+            message: e.message().to_string(),
+        })?;
         board.validate(path)?;
         Ok(board)
     }
@@ -129,34 +120,18 @@ impl Board {
             message: message.to_string(),
         };
         if self.partitions.table != "gpt" {
-            return Err(invalid(
-                "partitions.table",
-                "only \"gpt\" is supported so far",
-            ));
+            return Err(invalid("partitions.table", "only \"gpt\" is supported so far"));
         }
         if self.bootloader.kind != "grub-efi" {
-            return Err(invalid(
-                "bootloader.kind",
-                "only \"grub-efi\" is supported so far",
-            ));
+            return Err(invalid("bootloader.kind", "only \"grub-efi\" is supported so far"));
         }
         if self.partitions.boot_mib < 40 {
-            return Err(invalid(
-                "partitions.boot_mib",
-                "FAT32 needs at least 40 MiB",
-            ));
+            return Err(invalid("partitions.boot_mib", "FAT32 needs at least 40 MiB"));
         }
         if self.partitions.root_mib == 0 || self.partitions.data_mib < 16 {
-            return Err(invalid(
-                "partitions",
-                "root_mib must be > 0 and data_mib >= 16",
-            ));
+            return Err(invalid("partitions", "root_mib must be > 0 and data_mib >= 16"));
         }
-        if !self
-            .name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
+        if !self.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
             return Err(invalid("name", "use letters, digits, '-' and '_' only"));
         }
         Ok(())
@@ -165,21 +140,14 @@ impl Board {
 
 fn load_merged(path: &Path, depth: usize) -> Result<toml::Table, BoardError> {
     if depth > MAX_DEPTH {
-        return Err(BoardError::TooDeep {
-            path: path.to_path_buf(),
-            max: MAX_DEPTH,
-        });
+        return Err(BoardError::TooDeep { path: path.to_path_buf(), max: MAX_DEPTH });
     }
-    let text = std::fs::read_to_string(path).map_err(|source| BoardError::Read {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| BoardError::Read { path: path.to_path_buf(), source })?;
+    let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| BoardError::Parse {
         path: path.to_path_buf(),
-        source,
+        message: describe_toml_error(&text, &e),
     })?;
-    let mut table: toml::Table = text
-        .parse()
-        .map_err(|e: toml::de::Error| BoardError::Parse {
-            path: path.to_path_buf(),
-            message: describe_toml_error(&text, &e),
-        })?;
     let Some(base) = table.remove("base") else {
         return Ok(table);
     };
@@ -287,11 +255,7 @@ include = ["lib/*"]
     fn unknown_field_is_rejected() {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "base.toml", BASE);
-        let p = write(
-            dir.path(),
-            "b.toml",
-            "base = \"base.toml\"\nname = \"b\"\nkernal = 1\n",
-        );
+        let p = write(dir.path(), "b.toml", "base = \"base.toml\"\nname = \"b\"\nkernal = 1\n");
         let err = Board::load(&p).unwrap_err().to_string();
         assert!(err.contains("kernal"), "{err}");
     }

@@ -57,10 +57,7 @@ pub fn build(o: &BuildOptions) -> Result<PathBuf> {
     std::fs::create_dir_all(&o.out).with_context(|| format!("creating {}", o.out.display()))?;
     let img = o.out.join(format!("{name}.img"));
     if !o.init_bin.is_file() {
-        bail!(
-            "lichen-init binary {} does not exist; build it first (make build)",
-            o.init_bin.display()
-        );
+        bail!("lichen-init binary {} does not exist; build it first (make build)", o.init_bin.display());
     }
 
     let apt = Apt::new(&o.cache, &board.arch);
@@ -68,20 +65,18 @@ pub fn build(o: &BuildOptions) -> Result<PathBuf> {
 
     step("resolving packages");
     let kernel_name = apt.resolve_kernel(&board.kernel.package)?;
-    let kernel = apt.fetch(&kernel_name)?;
-    let bootloader = apt.fetch(&board.bootloader.package)?;
+    let mut boot_pkgs = apt.fetch_all(&[kernel_name, board.bootloader.package.clone()])?.into_iter();
+    let (Some(kernel), Some(bootloader)) = (boot_pkgs.next(), boot_pkgs.next()) else {
+        bail!("apt returned no kernel or bootloader package");
+    };
     let mut packages = vec![kernel.clone(), bootloader.clone()];
-    for pkg_name in board.packages.keys() {
-        packages.push(apt.fetch(pkg_name)?);
-    }
+    let names: Vec<String> = board.packages.keys().cloned().collect();
+    packages.extend(apt.fetch_all(&names)?);
 
     // Inputs hash: skip the build when nothing changed ("stale" check).
     let inputs = inputs_hash(o, &board, &packages)?;
     let stamp = o.out.join(".inputs");
-    if !o.force
-        && img.exists()
-        && std::fs::read_to_string(&stamp).ok().as_deref() == Some(inputs.as_str())
-    {
+    if !o.force && img.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(inputs.as_str()) {
         step("image is up to date");
         return Ok(img);
     }
@@ -128,21 +123,13 @@ pub fn build(o: &BuildOptions) -> Result<PathBuf> {
     if board_overlay.is_dir() {
         rootfs::add_tree(&root, &board_overlay)?;
     }
-    rootfs::write_file(
-        &root,
-        "etc/os-release",
-        os_release(o, &board).as_bytes(),
-        0o644,
-    )?;
+    rootfs::write_file(&root, "etc/os-release", os_release(o, &board).as_bytes(), 0o644)?;
 
     step("selecting kernel modules");
     let kver = kernel_version(&kernel.root)?;
     let tree = ModuleTree::scan(&kernel.root.join("lib/modules").join(&kver))?;
     let board_label = format!("board {} [modules]", board.name);
-    let stage1 = tree.closure(
-        &board.modules.initramfs,
-        &format!("{board_label} initramfs"),
-    )?;
+    let stage1 = tree.closure(&board.modules.initramfs, &format!("{board_label} initramfs"))?;
     let stage2 = tree.closure(&board.modules.rootfs, &format!("{board_label} rootfs"))?;
     let all: std::collections::BTreeSet<String> = stage1.union(&stage2).cloned().collect();
     let moddir = format!("lib/modules/{kver}");
@@ -150,29 +137,11 @@ pub fn build(o: &BuildOptions) -> Result<PathBuf> {
         let rel = &tree.modules[m].rel;
         rootfs::copy_entry(&tree.dir.join(rel), &root.join(&moddir).join(rel))?;
     }
-    rootfs::write_file(
-        &root,
-        &format!("{moddir}/modules.dep"),
-        tree.modules_dep(&all).as_bytes(),
-        0o644,
-    )?;
-    rootfs::write_file(
-        &root,
-        &format!("{moddir}/modules.softdep"),
-        tree.softdeps(&all).as_bytes(),
-        0o644,
-    )?;
-    std::fs::copy(
-        tree.dir.join("modules.builtin"),
-        root.join(&moddir).join("modules.builtin"),
-    )
-    .context("copying modules.builtin")?;
-    rootfs::write_file(
-        &root,
-        "usr/lib/lichen/modules.load",
-        lines(&board.modules.rootfs).as_bytes(),
-        0o644,
-    )?;
+    rootfs::write_file(&root, &format!("{moddir}/modules.dep"), tree.modules_dep(&all).as_bytes(), 0o644)?;
+    rootfs::write_file(&root, &format!("{moddir}/modules.softdep"), tree.softdeps(&all).as_bytes(), 0o644)?;
+    std::fs::copy(tree.dir.join("modules.builtin"), root.join(&moddir).join("modules.builtin"))
+        .context("copying modules.builtin")?;
+    rootfs::write_file(&root, "usr/lib/lichen/modules.load", lines(&board.modules.rootfs).as_bytes(), 0o644)?;
 
     step("checking that every ELF finds its libraries");
     let checked = elfcheck::check(&root)?;
@@ -202,47 +171,19 @@ pub fn build(o: &BuildOptions) -> Result<PathBuf> {
     }
     for m in &stage1 {
         let rel = &tree.modules[m].rel;
-        ird.host_file(
-            &format!("{moddir}/{}", rel.display()),
-            &tree.dir.join(rel),
-            0o644,
-        )?;
+        ird.host_file(&format!("{moddir}/{}", rel.display()), &tree.dir.join(rel), 0o644)?;
     }
-    ird.file(
-        &format!("{moddir}/modules.dep"),
-        tree.modules_dep(&stage1).into_bytes(),
-        0o644,
-    );
-    ird.file(
-        &format!("{moddir}/modules.softdep"),
-        tree.softdeps(&stage1).into_bytes(),
-        0o644,
-    );
-    ird.file(
-        "etc/lichen/modules.load",
-        lines(&board.modules.initramfs).into_bytes(),
-        0o644,
-    );
-    ird.file(
-        "etc/initrd-release",
-        os_release(o, &board).into_bytes(),
-        0o644,
-    );
+    ird.file(&format!("{moddir}/modules.dep"), tree.modules_dep(&stage1).into_bytes(), 0o644);
+    ird.file(&format!("{moddir}/modules.softdep"), tree.softdeps(&stage1).into_bytes(), 0o644);
+    ird.file("etc/lichen/modules.load", lines(&board.modules.initramfs).into_bytes(), 0o644);
+    ird.file("etc/initrd-release", os_release(o, &board).into_bytes(), 0o644);
     let epoch32 = u32::try_from(o.epoch).context("SOURCE_DATE_EPOCH past 2106")?;
     let initramfs = ird.to_gzip(epoch32)?;
 
     step("making the BOOT partition");
-    let vmlinuz =
-        std::fs::read(kernel.root.join(format!("boot/vmlinuz-{kver}"))).with_context(|| {
-            format!(
-                "kernel image boot/vmlinuz-{kver} missing from {}",
-                kernel.name
-            )
-        })?;
-    let grub_dir = bootloader
-        .root
-        .join("usr/lib/grub")
-        .join(&board.bootloader.format);
+    let vmlinuz = std::fs::read(kernel.root.join(format!("boot/vmlinuz-{kver}")))
+        .with_context(|| format!("kernel image boot/vmlinuz-{kver} missing from {}", kernel.name))?;
+    let grub_dir = bootloader.root.join("usr/lib/grub").join(&board.bootloader.format);
     let early = work.join("early.cfg");
     std::fs::write(&early, grub::early_cfg())?;
     let efi = work.join(&board.bootloader.efi_binary);
@@ -251,43 +192,22 @@ pub fn build(o: &BuildOptions) -> Result<PathBuf> {
     if board.console.shell {
         cmdline.push_str(" lichen.shell=1");
     }
-    let serial = board
-        .kernel
-        .cmdline
-        .iter()
-        .any(|c| c.starts_with("console=ttyS"));
+    let serial = board.kernel.cmdline.iter().any(|c| c.starts_with("console=ttyS"));
     let mut env = EnvBlock::new();
-    BootState {
-        active: Slot::A,
-        trial: None,
-        tries_left: 0,
-    }
-    .write_to(&mut env);
+    BootState { active: Slot::A, trial: None, tries_left: 0 }.write_to(&mut env);
     let initramfs_len = initramfs.len() as u64;
     // The kernel beside the image: for direct-kernel boots and the harness'
     // KVM probe.
     std::fs::write(o.out.join("vmlinuz"), &vmlinuz)?;
     let files = vec![
-        BootFile {
-            path: format!("EFI/BOOT/{}", board.bootloader.efi_binary),
-            data: std::fs::read(&efi)?,
-        },
+        BootFile { path: format!("EFI/BOOT/{}", board.bootloader.efi_binary), data: std::fs::read(&efi)? },
         BootFile {
             path: "EFI/BOOT/grub.cfg".into(),
             data: grub::grub_cfg(cmdline.trim(), serial).into_bytes(),
         },
-        BootFile {
-            path: "grubenv".into(),
-            data: env.to_bytes()?.to_vec(),
-        },
-        BootFile {
-            path: "slot-a/vmlinuz".into(),
-            data: vmlinuz,
-        },
-        BootFile {
-            path: "slot-a/initramfs".into(),
-            data: initramfs,
-        },
+        BootFile { path: "grubenv".into(), data: env.to_bytes()?.to_vec() },
+        BootFile { path: "slot-a/vmlinuz".into(), data: vmlinuz },
+        BootFile { path: "slot-a/initramfs".into(), data: initramfs },
     ];
     let seed = format!("{}:{}:{}", board.name, o.version, o.build_id);
     let volume_id = u32::from_le_bytes(Sha256::digest(seed.as_bytes())[..4].try_into()?);
@@ -299,17 +219,8 @@ pub fn build(o: &BuildOptions) -> Result<PathBuf> {
     let data_dir = work.join("data");
     rootfs::mkdirs(&data_dir, &["lib/lichen", "log"])?;
     let data = work.join("data.ext4");
-    let data_uuid = Guid::derive(seed.as_bytes(), "DATA-fs")
-        .to_string()
-        .to_lowercase();
-    tools::mke2fs(
-        &data_dir,
-        &data,
-        "DATA",
-        &data_uuid,
-        board.partitions.data_mib,
-        o.epoch,
-    )?;
+    let data_uuid = Guid::derive(seed.as_bytes(), "DATA-fs").to_string().to_lowercase();
+    tools::mke2fs(&data_dir, &data, "DATA", &data_uuid, board.partitions.data_mib, o.epoch)?;
 
     step("assembling the disk image");
     let p = &board.partitions;
@@ -348,10 +259,7 @@ pub fn build(o: &BuildOptions) -> Result<PathBuf> {
     step("checksum and compressed copy");
     let digest = sha256_file(&img)?;
     let img_name = format!("{name}.img");
-    std::fs::write(
-        o.out.join(format!("{img_name}.sha256")),
-        format!("{digest}  {img_name}\n"),
-    )?;
+    std::fs::write(o.out.join(format!("{img_name}.sha256")), format!("{digest}  {img_name}\n"))?;
     compress(&img, &o.out.join(format!("{img_name}.gz")))?;
     let manifest = Manifest {
         board: &board.name,
@@ -366,10 +274,7 @@ pub fn build(o: &BuildOptions) -> Result<PathBuf> {
         initramfs_bytes: initramfs_len,
         partitions: placed,
     };
-    std::fs::write(
-        o.out.join("manifest.json"),
-        serde_json::to_string_pretty(&manifest)? + "\n",
-    )?;
+    std::fs::write(o.out.join("manifest.json"), serde_json::to_string_pretty(&manifest)? + "\n")?;
     std::fs::remove_dir_all(&work)?;
     std::fs::write(&stamp, &inputs)?;
     step(&format!("wrote {} ({digest})", img.display()));
@@ -377,13 +282,7 @@ pub fn build(o: &BuildOptions) -> Result<PathBuf> {
 }
 
 fn bootfs_build(board: &Board, volume_id: u32, epoch: u64, files: &[BootFile]) -> Result<Vec<u8>> {
-    Ok(crate::bootfs::build(
-        board.partitions.boot_mib,
-        volume_id,
-        epoch,
-        files,
-        &["slot-b"],
-    )?)
+    Ok(crate::bootfs::build(board.partitions.boot_mib, volume_id, epoch, files, &["slot-b"])?)
 }
 
 fn lines(items: &[String]) -> String {
@@ -441,10 +340,7 @@ fn sbom_json(board: &Board, o: &BuildOptions, packages: &[Package]) -> Result<St
 /// Hash of everything that goes into the image.
 fn inputs_hash(o: &BuildOptions, board: &Board, packages: &[Package]) -> Result<String> {
     let mut h = Sha256::new();
-    h.update(format!(
-        "{board:?}\n{}\n{}\n{}\n",
-        o.version, o.build_id, o.epoch
-    ));
+    h.update(format!("{board:?}\n{}\n{}\n{}\n", o.version, o.build_id, o.epoch));
     for p in packages {
         h.update(format!("{} {} {}\n", p.name, p.version, p.sha256));
     }
@@ -480,8 +376,7 @@ fn tree_size(root: &Path) -> Result<u64> {
 fn compress(from: &Path, to: &Path) -> Result<()> {
     let tmp = to.with_extension("gz.tmp");
     let mut src = std::fs::File::open(from)?;
-    let mut gz =
-        flate2::write::GzEncoder::new(std::fs::File::create(&tmp)?, flate2::Compression::fast());
+    let mut gz = flate2::write::GzEncoder::new(std::fs::File::create(&tmp)?, flate2::Compression::fast());
     std::io::copy(&mut src, &mut gz)?;
     gz.finish()?.flush()?;
     std::fs::rename(&tmp, to)?;

@@ -35,16 +35,7 @@ pub fn write<W: Write>(out: &mut W, entries: &[Entry], mtime: u32) -> io::Result
         };
         let nlink = if matches!(e.kind, Kind::Dir) { 2 } else { 1 };
         let ino = u32::try_from(i + 1).map_err(|_| io::Error::other("too many cpio entries"))?;
-        header(
-            &mut w,
-            ino,
-            fmt | (e.mode & 0o7777),
-            nlink,
-            mtime,
-            data.len(),
-            dev,
-            &e.path,
-        )?;
+        header(&mut w, ino, fmt | (e.mode & 0o7777), nlink, mtime, data.len(), dev, &e.path)?;
         w.write_all(data)?;
         pad(&mut w)?;
     }
@@ -66,12 +57,9 @@ fn header<W: Write>(
     rdev: (u32, u32),
     name: &str,
 ) -> io::Result<()> {
-    let size =
-        u32::try_from(size).map_err(|_| io::Error::other(format!("{name} is over 4 GiB")))?;
+    let size = u32::try_from(size).map_err(|_| io::Error::other(format!("{name} is over 4 GiB")))?;
     let namesize = u32::try_from(name.len() + 1).map_err(|_| io::Error::other("name too long"))?;
-    let fields = [
-        ino, mode, 0, 0, nlink, mtime, size, 0, 0, rdev.0, rdev.1, namesize, 0,
-    ];
+    let fields = [ino, mode, 0, 0, nlink, mtime, size, 0, 0, rdev.0, rdev.1, namesize, 0];
     let mut h = String::from("070701");
     for f in fields {
         h.push_str(&format!("{f:08X}"));
@@ -109,26 +97,10 @@ mod tests {
 
     fn sample() -> Vec<u8> {
         let entries = vec![
-            Entry {
-                path: "dev".into(),
-                mode: 0o755,
-                kind: Kind::Dir,
-            },
-            Entry {
-                path: "dev/console".into(),
-                mode: 0o600,
-                kind: Kind::CharDev { major: 5, minor: 1 },
-            },
-            Entry {
-                path: "init".into(),
-                mode: 0o755,
-                kind: Kind::File(b"#!/bin/sh\n".to_vec()),
-            },
-            Entry {
-                path: "sh".into(),
-                mode: 0o777,
-                kind: Kind::Symlink("busybox".into()),
-            },
+            Entry { path: "dev".into(), mode: 0o755, kind: Kind::Dir },
+            Entry { path: "dev/console".into(), mode: 0o600, kind: Kind::CharDev { major: 5, minor: 1 } },
+            Entry { path: "init".into(), mode: 0o755, kind: Kind::File(b"#!/bin/sh\n".to_vec()) },
+            Entry { path: "sh".into(), mode: 0o777, kind: Kind::Symlink("busybox".into()) },
         ];
         let mut out = Vec::new();
         write(&mut out, &entries, 1_700_000_000).unwrap();
@@ -147,32 +119,17 @@ mod tests {
     /// The host's cpio (GNU) must list what we wrote, device node included.
     #[test]
     fn gnu_cpio_reads_it() {
-        if std::process::Command::new("cpio")
-            .arg("--version")
-            .output()
-            .is_err()
-        {
+        if std::process::Command::new("cpio").arg("--version").output().is_err() {
             eprintln!("cpio not installed; skipping");
             return;
         }
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("a.cpio");
         std::fs::write(&f, sample()).unwrap();
-        let out = std::process::Command::new("cpio")
-            .args(["-itv", "-F"])
-            .arg(&f)
-            .output()
-            .unwrap();
+        let out = std::process::Command::new("cpio").args(["-itv", "-F"]).arg(&f).output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            text.contains("crw-------") && text.contains("dev/console"),
-            "{text}"
-        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(text.contains("crw-------") && text.contains("dev/console"), "{text}");
         assert!(text.contains("sh -> busybox"), "{text}");
         assert!(text.contains("init"), "{text}");
     }

@@ -15,19 +15,11 @@ pub enum DiskError {
     #[error(
         "partition {label}: {size_mib} MiB of content does not fit in {slot_mib} MiB; raise partitions.{field} in the board file"
     )]
-    TooBig {
-        label: &'static str,
-        size_mib: u64,
-        slot_mib: u64,
-        field: &'static str,
-    },
+    TooBig { label: &'static str, size_mib: u64, slot_mib: u64, field: &'static str },
     #[error("partition table")]
     Gpt(#[from] lichen_formats::gpt::GptError),
     #[error("writing {path}")]
-    Io {
-        path: std::path::PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: std::path::PathBuf, source: std::io::Error },
 }
 
 /// Where each partition landed (also written to the manifest, for tests).
@@ -48,10 +40,7 @@ pub struct Part<'a> {
 }
 
 pub fn write(out: &Path, seed: &[u8], parts: &[Part]) -> Result<Vec<Placed>, DiskError> {
-    let io = |source| DiskError::Io {
-        path: out.to_path_buf(),
-        source,
-    };
+    let io = |source| DiskError::Io { path: out.to_path_buf(), source };
     let total = MIB + parts.iter().map(|p| p.size_mib * MIB).sum::<u64>() + MIB;
     let mut gpt = Gpt::new(Guid::derive(seed, "disk"), SECTOR, total)?;
     let mut placed = Vec::new();
@@ -77,11 +66,7 @@ pub fn write(out: &Path, seed: &[u8], parts: &[Part]) -> Result<Vec<Placed>, Dis
             attributes: 0,
             name: p.label.to_string(),
         })?;
-        placed.push(Placed {
-            label: p.label.to_string(),
-            offset,
-            size,
-        });
+        placed.push(Placed { label: p.label.to_string(), offset, size });
         offset += size;
     }
     let _ = std::fs::remove_file(out);
@@ -149,13 +134,7 @@ mod tests {
                 type_guid: Guid::EFI_SYSTEM,
                 content: Some(&content),
             },
-            Part {
-                label: "DATA",
-                size_mib: 3,
-                field: "data_mib",
-                type_guid: Guid::LINUX_FS,
-                content: None,
-            },
+            Part { label: "DATA", size_mib: 3, field: "data_mib", type_guid: Guid::LINUX_FS, content: None },
         ];
         let placed = write(&img, b"seed", &parts).unwrap();
         assert_eq!(placed[0].offset, MIB);
@@ -179,9 +158,7 @@ mod tests {
             type_guid: Guid::LINUX_FS,
             content: Some(&content),
         }];
-        let e = write(&dir.path().join("d.img"), b"s", &parts)
-            .unwrap_err()
-            .to_string();
+        let e = write(&dir.path().join("d.img"), b"s", &parts).unwrap_err().to_string();
         assert!(e.contains("ROOT-A") && e.contains("root_mib"), "{e}");
     }
 }

@@ -20,19 +20,13 @@ pub enum ElfCheckError {
     #[error("the root filesystem lacks libraries: {}; add the Debian package that ships each to the board's [packages]", list(.0))]
     Missing(Vec<Missing>),
     #[error("cannot read {path}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("{path}: malformed ELF: {message}")]
     Parse { path: PathBuf, message: String },
 }
 
 fn list(m: &[Missing]) -> String {
-    m.iter()
-        .map(|m| format!("/{} needs {}", m.binary, m.library))
-        .collect::<Vec<_>>()
-        .join(", ")
+    m.iter().map(|m| format!("/{} needs {}", m.binary, m.library)).collect::<Vec<_>>().join(", ")
 }
 
 #[derive(Debug, Default)]
@@ -53,27 +47,18 @@ pub fn check(root: &Path) -> Result<usize, ElfCheckError> {
         if rel.extension().is_some_and(|e| e == "ko") {
             continue;
         }
-        let data = std::fs::read(&path).map_err(|source| ElfCheckError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        let data = std::fs::read(&path).map_err(|source| ElfCheckError::Io { path: path.clone(), source })?;
         if !data.starts_with(b"\x7fELF") {
             continue;
         }
-        let deps = parse(&data).map_err(|message| ElfCheckError::Parse {
-            path: path.clone(),
-            message,
-        })?;
+        let deps = parse(&data).map_err(|message| ElfCheckError::Parse { path: path.clone(), message })?;
         let Some(deps) = deps else { continue };
         checked += 1;
         let name = rel.display().to_string();
         if let Some(interp) = &deps.interp
             && resolve(root, Path::new(interp)).is_none()
         {
-            missing.push(Missing {
-                binary: name.clone(),
-                library: interp.clone(),
-            });
+            missing.push(Missing { binary: name.clone(), library: interp.clone() });
         }
         let origin = Path::new("/").join(rel.parent().unwrap_or(Path::new("")));
         for lib in &deps.needed {
@@ -84,18 +69,11 @@ pub fn check(root: &Path) -> Result<usize, ElfCheckError> {
                 .collect();
             dirs.extend(lib_dirs.iter().cloned());
             if !dirs.iter().any(|d| resolve(root, &d.join(lib)).is_some()) {
-                missing.push(Missing {
-                    binary: name.clone(),
-                    library: lib.clone(),
-                });
+                missing.push(Missing { binary: name.clone(), library: lib.clone() });
             }
         }
     }
-    if missing.is_empty() {
-        Ok(checked)
-    } else {
-        Err(ElfCheckError::Missing(missing))
-    }
+    if missing.is_empty() { Ok(checked) } else { Err(ElfCheckError::Missing(missing)) }
 }
 
 /// The loader's default search path, multiarch directories first.
@@ -166,19 +144,10 @@ fn walk(root: &Path) -> Result<Vec<PathBuf>, ElfCheckError> {
     let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {
         let dir = root.join(&rel);
-        let rd = std::fs::read_dir(&dir).map_err(|source| ElfCheckError::Io {
-            path: dir.clone(),
-            source,
-        })?;
+        let rd = std::fs::read_dir(&dir).map_err(|source| ElfCheckError::Io { path: dir.clone(), source })?;
         for e in rd {
-            let e = e.map_err(|source| ElfCheckError::Io {
-                path: dir.clone(),
-                source,
-            })?;
-            let ft = e.file_type().map_err(|source| ElfCheckError::Io {
-                path: e.path(),
-                source,
-            })?;
+            let e = e.map_err(|source| ElfCheckError::Io { path: dir.clone(), source })?;
+            let ft = e.file_type().map_err(|source| ElfCheckError::Io { path: e.path(), source })?;
             let r = rel.join(e.file_name());
             if ft.is_dir() {
                 stack.push(r);
@@ -212,9 +181,7 @@ fn parse_as<H: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<Option<El
     let mut deps = ElfDeps::default();
     for ph in header.program_headers(endian, data).map_err(err)? {
         if ph.p_type(endian) == elf::PT_INTERP {
-            let raw = ph
-                .data(endian, data)
-                .map_err(|()| "bad PT_INTERP".to_string())?;
+            let raw = ph.data(endian, data).map_err(|()| "bad PT_INTERP".to_string())?;
             let s = raw.split(|b| *b == 0).next().unwrap_or(&[]);
             deps.interp = Some(String::from_utf8_lossy(s).to_string());
         }
@@ -233,10 +200,7 @@ fn parse_as<H: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<Option<El
             let Some(tag) = d.tag32(endian) else { continue };
             if matches!(tag, elf::DT_NEEDED | elf::DT_RUNPATH | elf::DT_RPATH) {
                 let s = d.string(endian, strings).map_err(err)?;
-                by_tag
-                    .entry(tag)
-                    .or_default()
-                    .push(String::from_utf8_lossy(s).to_string());
+                by_tag.entry(tag).or_default().push(String::from_utf8_lossy(s).to_string());
             }
         }
     }
@@ -256,10 +220,7 @@ mod tests {
     /// Copies a real dynamically linked binary of this host (with its
     /// interpreter and libc, or without) and checks the verdict.
     fn host_binary() -> Option<PathBuf> {
-        ["/usr/bin/true", "/bin/true"]
-            .iter()
-            .map(PathBuf::from)
-            .find(|p| p.exists())
+        ["/usr/bin/true", "/bin/true"].iter().map(PathBuf::from).find(|p| p.exists())
     }
 
     #[test]

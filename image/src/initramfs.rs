@@ -36,38 +36,21 @@ impl Initramfs {
 
     pub fn file(&mut self, path: &str, data: Vec<u8>, mode: u32) {
         self.parent(path);
-        self.entries.insert(
-            path.into(),
-            Entry {
-                path: path.into(),
-                mode,
-                kind: Kind::File(data),
-            },
-        );
+        self.entries.insert(path.into(), Entry { path: path.into(), mode, kind: Kind::File(data) });
     }
 
     pub fn symlink(&mut self, path: &str, target: &str) {
         self.parent(path);
         self.entries.insert(
             path.into(),
-            Entry {
-                path: path.into(),
-                mode: 0o777,
-                kind: Kind::Symlink(target.into()),
-            },
+            Entry { path: path.into(), mode: 0o777, kind: Kind::Symlink(target.into()) },
         );
     }
 
     pub fn char_dev(&mut self, path: &str, mode: u32, major: u32, minor: u32) {
         self.parent(path);
-        self.entries.insert(
-            path.into(),
-            Entry {
-                path: path.into(),
-                mode,
-                kind: Kind::CharDev { major, minor },
-            },
-        );
+        self.entries
+            .insert(path.into(), Entry { path: path.into(), mode, kind: Kind::CharDev { major, minor } });
     }
 
     /// Copies a host file.

@@ -12,16 +12,9 @@ pub enum KmodError {
     #[error(
         "unknown kernel module {name:?} (asked for by {wanted_by}): no such .ko in {dir} and not built in"
     )]
-    Unknown {
-        name: String,
-        wanted_by: String,
-        dir: PathBuf,
-    },
+    Unknown { name: String, wanted_by: String, dir: PathBuf },
     #[error("cannot read {path}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("{path} is not a kernel module: {message}")]
     Parse { path: PathBuf, message: String },
 }
@@ -45,28 +38,32 @@ pub struct ModuleTree {
     pub dir: PathBuf,
     pub modules: BTreeMap<String, Module>,
     pub builtin: BTreeSet<String>,
+    /// Plain (non-pattern) aliases -> modules that provide them, e.g.
+    /// `crc32c` -> crc32c_generic, crc32c_intel (ext4's soft dependency).
+    pub aliases: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl ModuleTree {
     /// Indexes `<dir>` = `.../lib/modules/<version>`.
     pub fn scan(dir: &Path) -> Result<ModuleTree, KmodError> {
         let mut modules = BTreeMap::new();
+        let mut aliases: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut stack = vec![dir.join("kernel")];
         while let Some(d) = stack.pop() {
-            let entries = std::fs::read_dir(&d).map_err(|source| KmodError::Io {
-                path: d.clone(),
-                source,
-            })?;
+            let entries =
+                std::fs::read_dir(&d).map_err(|source| KmodError::Io { path: d.clone(), source })?;
             for e in entries {
-                let e = e.map_err(|source| KmodError::Io {
-                    path: d.clone(),
-                    source,
-                })?;
+                let e = e.map_err(|source| KmodError::Io { path: d.clone(), source })?;
                 let p = e.path();
                 if p.is_dir() {
                     stack.push(p);
                 } else if p.extension().is_some_and(|x| x == "ko") {
-                    let (name, m) = read_module(dir, &p)?;
+                    let (name, m, plain) = read_module(dir, &p)?;
+                    // Keyed like softdep names, which are canonicalised
+                    // (ext4 wants "crypto-crc32c").
+                    for a in plain {
+                        aliases.entry(canonical(&a)).or_default().insert(name.clone());
+                    }
                     modules.insert(name, m);
                 }
             }
@@ -74,55 +71,48 @@ impl ModuleTree {
         let builtin = std::fs::read_to_string(dir.join("modules.builtin"))
             .unwrap_or_default()
             .lines()
-            .filter_map(|l| {
-                Path::new(l)
-                    .file_stem()
-                    .map(|s| canonical(&s.to_string_lossy()))
-            })
+            .filter_map(|l| Path::new(l).file_stem().map(|s| canonical(&s.to_string_lossy())))
             .collect();
-        Ok(ModuleTree {
-            dir: dir.to_path_buf(),
-            modules,
-            builtin,
-        })
+        Ok(ModuleTree { dir: dir.to_path_buf(), modules, builtin, aliases })
     }
 
     /// Every module needed to load `wanted`, dependencies included. Built-in
     /// modules are satisfied without a file; unknown names are an error.
-    pub fn closure(
-        &self,
-        wanted: &[String],
-        wanted_by: &str,
-    ) -> Result<BTreeSet<String>, KmodError> {
+    pub fn closure(&self, wanted: &[String], wanted_by: &str) -> Result<BTreeSet<String>, KmodError> {
         let mut out = BTreeSet::new();
-        let mut stack: Vec<(String, String)> = wanted
-            .iter()
-            .map(|w| (canonical(w), wanted_by.to_string()))
-            .collect();
+        let mut stack: Vec<(String, String)> =
+            wanted.iter().map(|w| (canonical(w), wanted_by.to_string())).collect();
         while let Some((name, by)) = stack.pop() {
             if out.contains(&name) || self.builtin.contains(&name) {
                 continue;
             }
             let Some(m) = self.modules.get(&name) else {
-                return Err(KmodError::Unknown {
-                    name,
-                    wanted_by: by,
-                    dir: self.dir.clone(),
-                });
+                return Err(KmodError::Unknown { name, wanted_by: by, dir: self.dir.clone() });
             };
             out.insert(name.clone());
             for d in &m.depends {
                 stack.push((d.clone(), format!("module {name}")));
             }
-            for d in &m.soft_pre {
-                // A soft dependency that this kernel lacks is fine (softdeps
-                // are hints), so only follow the ones that exist.
-                if self.modules.contains_key(d) {
-                    stack.push((d.clone(), format!("module {name}")));
-                }
+            for d in self.soft_pre(m) {
+                stack.push((d, format!("module {name}")));
             }
         }
         Ok(out)
+    }
+
+    /// A module's soft dependencies as module names: aliases (ext4 wants
+    /// "crc32c") resolved to the modules providing them; names this kernel
+    /// lacks dropped (soft dependencies are hints).
+    pub fn soft_pre(&self, m: &Module) -> Vec<String> {
+        let mut out = Vec::new();
+        for d in &m.soft_pre {
+            if self.modules.contains_key(d) {
+                out.push(d.clone());
+            } else if let Some(providers) = self.aliases.get(d) {
+                out.extend(providers.iter().cloned());
+            }
+        }
+        out
     }
 
     /// `modules.dep` in depmod's format for the given subset: each line names
@@ -160,12 +150,7 @@ impl ModuleTree {
         let mut text = String::new();
         for name in subset {
             if let Some(m) = self.modules.get(name) {
-                let pre: Vec<&str> = m
-                    .soft_pre
-                    .iter()
-                    .filter(|d| subset.contains(*d))
-                    .map(String::as_str)
-                    .collect();
+                let pre: Vec<String> = self.soft_pre(m).into_iter().filter(|d| subset.contains(d)).collect();
                 if !pre.is_empty() {
                     text.push_str(&format!("softdep {name} pre: {}\n", pre.join(" ")));
                 }
@@ -187,24 +172,17 @@ impl ModuleTree {
     }
 }
 
-fn read_module(root: &Path, path: &Path) -> Result<(String, Module), KmodError> {
-    let data = std::fs::read(path).map_err(|source| KmodError::Io {
-        path: path.into(),
-        source,
-    })?;
-    let info = modinfo(&data).map_err(|message| KmodError::Parse {
-        path: path.into(),
-        message,
-    })?;
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().to_string())
-        .unwrap_or_default();
+fn read_module(root: &Path, path: &Path) -> Result<(String, Module, Vec<String>), KmodError> {
+    let data = std::fs::read(path).map_err(|source| KmodError::Io { path: path.into(), source })?;
+    let info = modinfo(&data).map_err(|message| KmodError::Parse { path: path.into(), message })?;
+    let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
     let mut name = canonical(&stem);
     let mut depends = Vec::new();
     let mut soft_pre = Vec::new();
+    let mut plain_aliases = Vec::new();
     for (k, v) in info {
         match k.as_str() {
+            "alias" if !v.contains(['*', '?', '[', ':']) => plain_aliases.push(v),
             "name" => name = canonical(&v),
             "depends" => depends.extend(v.split(',').filter(|s| !s.is_empty()).map(canonical)),
             "softdep" => soft_pre.extend(parse_softdep_pre(&v)),
@@ -212,14 +190,7 @@ fn read_module(root: &Path, path: &Path) -> Result<(String, Module), KmodError> 
         }
     }
     let rel = path.strip_prefix(root).unwrap_or(path).to_path_buf();
-    Ok((
-        name,
-        Module {
-            rel,
-            depends,
-            soft_pre,
-        },
-    ))
+    Ok((name, Module { rel, depends, soft_pre }, plain_aliases))
 }
 
 /// `pre: a b post: c` -> [a, b]
@@ -240,9 +211,7 @@ fn parse_softdep_pre(v: &str) -> Vec<String> {
 /// Key/value pairs of a module's `.modinfo` section.
 pub fn modinfo(data: &[u8]) -> Result<Vec<(String, String)>, String> {
     let file = object::File::parse(data).map_err(|e| e.to_string())?;
-    let section = file
-        .section_by_name(".modinfo")
-        .ok_or("no .modinfo section")?;
+    let section = file.section_by_name(".modinfo").ok_or("no .modinfo section")?;
     let bytes = section.data().map_err(|e| e.to_string())?;
     Ok(bytes
         .split(|b| *b == 0)
@@ -275,17 +244,13 @@ mod tests {
                 })
                 .collect(),
             builtin: ["virtio".to_string()].into(),
+            aliases: [("crc32c".to_string(), ["c".to_string()].into())].into(),
         }
     }
 
     #[test]
     fn closure_follows_dependencies_and_skips_builtins() {
-        let t = tree(&[
-            ("a", &["b", "virtio"]),
-            ("b", &["c"]),
-            ("c", &[]),
-            ("d", &[]),
-        ]);
+        let t = tree(&[("a", &["b", "virtio"]), ("b", &["c"]), ("c", &[]), ("d", &[])]);
         let c = t.closure(&["a".into()], "board").unwrap();
         assert_eq!(c.into_iter().collect::<Vec<_>>(), ["a", "b", "c"]);
     }
@@ -295,21 +260,14 @@ mod tests {
         let t = tree(&[("a", &["zz"])]);
         let e = t.closure(&["a".into()], "board").unwrap_err().to_string();
         assert!(e.contains("\"zz\"") && e.contains("module a"), "{e}");
-        let e = t
-            .closure(&["nope".into()], "board x")
-            .unwrap_err()
-            .to_string();
+        let e = t.closure(&["nope".into()], "board x").unwrap_err().to_string();
         assert!(e.contains("\"nope\"") && e.contains("board x"), "{e}");
     }
 
     #[test]
     fn dashes_are_canonicalised() {
         let t = tree(&[("nls_cp437", &[])]);
-        assert!(
-            t.closure(&["nls-cp437".into()], "b")
-                .unwrap()
-                .contains("nls_cp437")
-        );
+        assert!(t.closure(&["nls-cp437".into()], "b").unwrap().contains("nls_cp437"));
     }
 
     #[test]
@@ -317,11 +275,17 @@ mod tests {
         let t = tree(&[("a", &["b"]), ("b", &["c"]), ("c", &[])]);
         let all = t.closure(&["a".into()], "b").unwrap();
         let dep = t.modules_dep(&all);
-        assert!(
-            dep.contains("kernel/a.ko: kernel/b.ko kernel/c.ko\n"),
-            "{dep}"
-        );
+        assert!(dep.contains("kernel/a.ko: kernel/b.ko kernel/c.ko\n"), "{dep}");
         assert!(dep.contains("kernel/c.ko:\n"), "{dep}");
+    }
+
+    #[test]
+    fn soft_dependencies_through_aliases_are_followed() {
+        let mut t = tree(&[("ext4", &[]), ("c", &[])]);
+        t.modules.get_mut("ext4").unwrap().soft_pre = vec!["crc32c".into(), "missing".into()];
+        let all = t.closure(&["ext4".into()], "b").unwrap();
+        assert!(all.contains("c"), "{all:?}");
+        assert_eq!(t.softdeps(&all), "softdep ext4 pre: c\n");
     }
 
     #[test]

@@ -50,15 +50,7 @@ enum Cmd {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Build {
-            board,
-            out,
-            init,
-            overlays,
-            cache,
-            build_id,
-            force,
-        } => {
+        Cmd::Build { board, out, init, overlays, cache, build_id, force } => {
             let epoch = match std::env::var("SOURCE_DATE_EPOCH") {
                 Ok(v) => v
                     .trim()

@@ -12,19 +12,10 @@ use crate::board::PackageSpec;
 #[derive(Debug, thiserror::Error)]
 pub enum RootfsError {
     #[error("{path}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("package {package}: bad include glob {glob:?}: {message}")]
-    Glob {
-        package: String,
-        glob: String,
-        message: String,
-    },
-    #[error(
-        "package {package}: include glob {glob:?} matches no file; fix the board's [packages.{package}]"
-    )]
+    Glob { package: String, glob: String, message: String },
+    #[error("package {package}: include glob {glob:?} matches no file; fix the board's [packages.{package}]")]
     NoMatch { package: String, glob: String },
     #[error("overlay {path}: {message}")]
     Overlay { path: PathBuf, message: String },
@@ -54,10 +45,7 @@ const OPTS: MatchOptions = MatchOptions {
 };
 
 pub fn io(path: &Path, source: std::io::Error) -> RootfsError {
-    RootfsError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    RootfsError::Io { path: path.to_path_buf(), source }
 }
 
 /// Lays `pkg`'s files matching `spec` into `root`. Returns the file count.
@@ -69,15 +57,8 @@ pub fn add_package(root: &Path, pkg: &Package, spec: &PackageSpec) -> Result<usi
             message: e.msg.to_string(),
         })
     };
-    let include: Vec<Pattern> = spec
-        .include
-        .iter()
-        .map(|g| compile(g))
-        .collect::<Result<_, _>>()?;
-    let drop: Vec<Pattern> = ALWAYS_DROP
-        .iter()
-        .map(|g| compile(g))
-        .collect::<Result<_, _>>()?;
+    let include: Vec<Pattern> = spec.include.iter().map(|g| compile(g)).collect::<Result<_, _>>()?;
+    let drop: Vec<Pattern> = ALWAYS_DROP.iter().map(|g| compile(g)).collect::<Result<_, _>>()?;
     let mut used = vec![false; include.len()];
     let mut count = 0;
     for rel in list_tree(&pkg.root)? {
@@ -107,10 +88,7 @@ pub fn add_package(root: &Path, pkg: &Package, spec: &PackageSpec) -> Result<usi
         // other architectures' paths are written with wildcards, so they match.
         let any_other_matched = used.iter().any(|u| *u);
         if !any_other_matched || !spec.include[i].contains('*') {
-            return Err(RootfsError::NoMatch {
-                package: pkg.name.clone(),
-                glob: spec.include[i].clone(),
-            });
+            return Err(RootfsError::NoMatch { package: pkg.name.clone(), glob: spec.include[i].clone() });
         }
     }
     Ok(count)
@@ -119,10 +97,7 @@ pub fn add_package(root: &Path, pkg: &Package, spec: &PackageSpec) -> Result<usi
 /// Copies a tree (an overlay) into root, files and symlinks, keeping modes.
 pub fn add_tree(root: &Path, tree: &Path) -> Result<usize, RootfsError> {
     if !tree.is_dir() {
-        return Err(RootfsError::Overlay {
-            path: tree.to_path_buf(),
-            message: "not a directory".into(),
-        });
+        return Err(RootfsError::Overlay { path: tree.to_path_buf(), message: "not a directory".into() });
     }
     let mut n = 0;
     for rel in list_tree(tree)? {
@@ -204,12 +179,7 @@ mod tests {
     use super::*;
 
     fn pkg(dir: &Path) -> Package {
-        for f in [
-            "usr/bin/a",
-            "usr/bin/b",
-            "usr/share/doc/x/copyright",
-            "lib/systemd/system/a.service",
-        ] {
+        for f in ["usr/bin/a", "usr/bin/b", "usr/share/doc/x/copyright", "lib/systemd/system/a.service"] {
             let p = dir.join(f);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, f).unwrap();
@@ -233,16 +203,9 @@ mod tests {
         let n = add_package(dst.path(), &p, &PackageSpec::default()).unwrap();
         assert_eq!(n, 3, "docs and systemd units dropped");
         let dst2 = tempfile::tempdir().unwrap();
-        let spec = PackageSpec {
-            include: vec!["usr/bin/a".into(), "usr/bin/c".into()],
-        };
+        let spec = PackageSpec { include: vec!["usr/bin/a".into(), "usr/bin/c".into()] };
         assert_eq!(add_package(dst2.path(), &p, &spec).unwrap(), 2);
-        assert!(
-            std::fs::symlink_metadata(dst2.path().join("usr/bin/c"))
-                .unwrap()
-                .file_type()
-                .is_symlink()
-        );
+        assert!(std::fs::symlink_metadata(dst2.path().join("usr/bin/c")).unwrap().file_type().is_symlink());
         assert!(!dst2.path().join("usr/bin/b").exists());
     }
 
@@ -250,15 +213,8 @@ mod tests {
     fn glob_matching_nothing_is_an_error() {
         let src = tempfile::tempdir().unwrap();
         let dst = tempfile::tempdir().unwrap();
-        let spec = PackageSpec {
-            include: vec!["usr/bin/zzz".into()],
-        };
-        let e = add_package(dst.path(), &pkg(src.path()), &spec)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("usr/bin/zzz") && e.contains("[packages.p]"),
-            "{e}"
-        );
+        let spec = PackageSpec { include: vec!["usr/bin/zzz".into()] };
+        let e = add_package(dst.path(), &pkg(src.path()), &spec).unwrap_err().to_string();
+        assert!(e.contains("usr/bin/zzz") && e.contains("[packages.p]"), "{e}");
     }
 }

@@ -9,36 +9,20 @@ use std::process::Command;
 #[derive(Debug, thiserror::Error)]
 pub enum ToolError {
     #[error("cannot run {tool}; `make deps` installs it")]
-    Spawn {
-        tool: String,
-        source: std::io::Error,
-    },
+    Spawn { tool: String, source: std::io::Error },
     #[error("{tool} failed making {output}: {stderr}")]
-    Failed {
-        tool: String,
-        output: PathBuf,
-        stderr: String,
-    },
+    Failed { tool: String, output: PathBuf, stderr: String },
 }
 
 fn run(cmd: &mut Command, tool: &str, output: &Path) -> Result<(), ToolError> {
-    let out = cmd
-        .env("LC_ALL", "C")
-        .output()
-        .map_err(|source| ToolError::Spawn {
-            tool: tool.into(),
-            source,
-        })?;
+    let out =
+        cmd.env("LC_ALL", "C").output().map_err(|source| ToolError::Spawn { tool: tool.into(), source })?;
     if !out.status.success() {
         let mut stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
         if stderr.is_empty() {
             stderr = String::from_utf8_lossy(&out.stdout).trim().to_string();
         }
-        return Err(ToolError::Failed {
-            tool: tool.into(),
-            output: output.into(),
-            stderr,
-        });
+        return Err(ToolError::Failed { tool: tool.into(), output: output.into(), stderr });
     }
     Ok(())
 }
@@ -51,16 +35,7 @@ pub fn mksquashfs(dir: &Path, out: &Path, epoch: u64) -> Result<(), ToolError> {
         Command::new("mksquashfs")
             .arg(dir)
             .arg(out)
-            .args([
-                "-comp",
-                "zstd",
-                "-b",
-                "256K",
-                "-noappend",
-                "-all-root",
-                "-no-xattrs",
-                "-quiet",
-            ])
+            .args(["-comp", "zstd", "-b", "256K", "-noappend", "-all-root", "-no-xattrs", "-quiet"])
             // SOURCE_DATE_EPOCH sets both the file and the mkfs times.
             .env("SOURCE_DATE_EPOCH", &e),
         "mksquashfs",
@@ -81,14 +56,10 @@ pub fn mke2fs(
     let _ = std::fs::remove_file(out);
     run(
         Command::new("mke2fs")
-            .args([
-                "-q", "-F", "-t", "ext4", "-b", "4096", "-T", "default", "-m", "0",
-            ])
+            .args(["-q", "-F", "-t", "ext4", "-b", "4096", "-T", "default", "-m", "0"])
             .args(["-L", label, "-U", uuid])
             .arg("-E")
-            .arg(format!(
-                "root_owner=0:0,hash_seed={uuid},lazy_itable_init=0,nodiscard"
-            ))
+            .arg(format!("root_owner=0:0,hash_seed={uuid},lazy_itable_init=0,nodiscard"))
             .arg("-d")
             .arg(dir)
             .arg(out)
@@ -103,12 +74,7 @@ pub fn mke2fs(
 
 /// A standalone GRUB EFI binary with `early_cfg` embedded, modules taken
 /// from `modules_dir` (the board's grub-efi-*-bin package).
-pub fn grub_mkimage(
-    modules_dir: &Path,
-    format: &str,
-    early_cfg: &Path,
-    out: &Path,
-) -> Result<(), ToolError> {
+pub fn grub_mkimage(modules_dir: &Path, format: &str, early_cfg: &Path, out: &Path) -> Result<(), ToolError> {
     run(
         Command::new("grub-mkimage")
             .arg("-d")

@@ -18,13 +18,7 @@ pub struct Cmdline {
 
 impl Cmdline {
     pub fn parse(text: &str) -> Cmdline {
-        let mut c = Cmdline {
-            slot: None,
-            shell: false,
-            rescue: false,
-            console: None,
-            warnings: vec![],
-        };
+        let mut c = Cmdline { slot: None, shell: false, rescue: false, console: None, warnings: vec![] };
         for word in text.split_whitespace() {
             let (k, v) = word.split_once('=').unwrap_or((word, ""));
             match k {

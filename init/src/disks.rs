@@ -39,16 +39,10 @@ impl Disk {
 /// Whole-disk names under `/sys/block` worth reading, sorted.
 pub fn candidates(sys_block: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(sys_block)
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .map(|e| e.file_name().to_string_lossy().to_string())
-                .collect()
-        })
+        .map(|rd| rd.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().to_string()).collect())
         .unwrap_or_default();
     names.retain(|n| {
-        !["loop", "ram", "zram", "sr", "fd", "dm-", "md", "nbd"]
-            .iter()
-            .any(|p| n.starts_with(p))
+        !["loop", "ram", "zram", "sr", "fd", "dm-", "md", "nbd"].iter().any(|p| n.starts_with(p))
     });
     names.sort();
     names
@@ -80,11 +74,10 @@ pub fn partition_name(sys_block: &Path, disk: &str, number: u32) -> String {
 pub fn scan(k: &mut dyn Kernel, sys_block: &Path, dev_dir: &Path) -> Vec<Disk> {
     let mut disks = Vec::new();
     for name in candidates(sys_block) {
-        let sector_size =
-            std::fs::read_to_string(sys_block.join(&name).join("queue/logical_block_size"))
-                .ok()
-                .and_then(|s| s.trim().parse().ok())
-                .unwrap_or(512u64);
+        let sector_size = std::fs::read_to_string(sys_block.join(&name).join("queue/logical_block_size"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(512u64);
         let dev = dev_dir.join(&name);
         let head_len = usize::try_from(Gpt::head_len(sector_size)).unwrap_or(17 * 1024);
         let Ok(head) = k.read_at(&dev, 0, head_len) else {
@@ -107,21 +100,14 @@ pub fn scan(k: &mut dyn Kernel, sys_block: &Path, dev_dir: &Path) -> Vec<Disk> {
                 })
             })
             .collect();
-        disks.push(Disk {
-            dev,
-            sector_size,
-            gpt,
-            partitions,
-        });
+        disks.push(Disk { dev, sector_size, gpt, partitions });
     }
     disks
 }
 
 /// The disk holding all of `labels`; the first (by name) when several do.
 pub fn find_disk<'a>(disks: &'a [Disk], labels: &[&str]) -> Option<&'a Disk> {
-    disks
-        .iter()
-        .find(|d| labels.iter().all(|l| d.find(l).is_some()))
+    disks.iter().find(|d| labels.iter().all(|l| d.find(l).is_some()))
 }
 
 #[cfg(test)]
@@ -160,11 +146,7 @@ pub(crate) mod tests {
             std::fs::write(dir.join(d).join("queue/logical_block_size"), "512\n").unwrap();
             for (i, p) in parts.iter().enumerate() {
                 std::fs::create_dir_all(dir.join(d).join(p)).unwrap();
-                std::fs::write(
-                    dir.join(d).join(p).join("partition"),
-                    format!("{}\n", i + 1),
-                )
-                .unwrap();
+                std::fs::write(dir.join(d).join(p).join("partition"), format!("{}\n", i + 1)).unwrap();
             }
         }
     }
@@ -173,19 +155,9 @@ pub(crate) mod tests {
     fn finds_labels_on_nvme_and_skips_disks_without_gpt() {
         let t = tempfile::tempdir().unwrap();
         let sysb = t.path().join("block");
-        sys(
-            &sysb,
-            &[
-                ("loop0", &[]),
-                ("nvme0n1", &["nvme0n1p1", "nvme0n1p2"]),
-                ("sda", &[]),
-            ],
-        );
+        sys(&sysb, &[("loop0", &[]), ("nvme0n1", &["nvme0n1p1", "nvme0n1p2"]), ("sda", &[])]);
         let mut k = Fake::new();
-        k.devices.insert(
-            "/dev/nvme0n1".into(),
-            image(8 << 20, &[("BOOT", 2), ("DATA", 2)]),
-        );
+        k.devices.insert("/dev/nvme0n1".into(), image(8 << 20, &[("BOOT", 2), ("DATA", 2)]));
         k.devices.insert("/dev/sda".into(), vec![0; 1 << 20]);
         let disks = scan(&mut k, &sysb, Path::new("/dev"));
         assert_eq!(disks.len(), 1);

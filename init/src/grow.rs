@@ -14,28 +14,17 @@ pub enum GrowError {
     #[error("cannot size {dev}")]
     Size { dev: String, source: std::io::Error },
     #[error("partition table of {dev}")]
-    Gpt {
-        dev: String,
-        source: lichen_formats::gpt::GptError,
-    },
+    Gpt { dev: String, source: lichen_formats::gpt::GptError },
     #[error("writing the partition table of {dev}")]
     Write { dev: String, source: std::io::Error },
     #[error("telling the kernel partition {number} of {dev} grew")]
-    Blkpg {
-        dev: String,
-        number: u32,
-        source: std::io::Error,
-    },
+    Blkpg { dev: String, number: u32, source: std::io::Error },
     #[error("reading the ext4 superblock of {dev}")]
     Superblock { dev: String, source: std::io::Error },
     #[error("{dev} is not ext4 (bad superblock magic)")]
     NotExt4 { dev: String },
     #[error("resizing the ext4 on {mountpoint} to {blocks} blocks")]
-    Resize {
-        mountpoint: String,
-        blocks: u64,
-        source: std::io::Error,
-    },
+    Resize { mountpoint: String, blocks: u64, source: std::io::Error },
 }
 
 /// The partition's new extent, if it grew.
@@ -46,20 +35,10 @@ pub struct Grown {
 }
 
 /// Extends partition `label` (the last one) to the end of its disk.
-pub fn grow_partition(
-    k: &mut dyn Kernel,
-    disk: &Disk,
-    label: &str,
-) -> Result<Option<Grown>, GrowError> {
+pub fn grow_partition(k: &mut dyn Kernel, disk: &Disk, label: &str) -> Result<Option<Grown>, GrowError> {
     let dev = disk.dev.display().to_string();
-    let size = k.device_size(&disk.dev).map_err(|source| GrowError::Size {
-        dev: dev.clone(),
-        source,
-    })?;
-    let gpt_err = |source| GrowError::Gpt {
-        dev: dev.clone(),
-        source,
-    };
+    let size = k.device_size(&disk.dev).map_err(|source| GrowError::Size { dev: dev.clone(), source })?;
+    let gpt_err = |source| GrowError::Gpt { dev: dev.clone(), source };
     let Some(new) = disk.gpt.grow_last(label, size).map_err(gpt_err)? else {
         return Ok(None);
     };
@@ -67,32 +46,16 @@ pub fn grow_partition(
     // Backup first: until the primary is rewritten the old primary (and the
     // old backup it points to) stay valid, so a power cut loses nothing.
     k.write_at(&disk.dev, bytes.backup_offset, &bytes.backup)
-        .map_err(|source| GrowError::Write {
-            dev: dev.clone(),
-            source,
-        })?;
+        .map_err(|source| GrowError::Write { dev: dev.clone(), source })?;
     k.write_at(&disk.dev, 0, &bytes.primary)
-        .map_err(|source| GrowError::Write {
-            dev: dev.clone(),
-            source,
-        })?;
-    let (Some(old), Some(p), Some(number)) =
-        (disk.gpt.find(label), new.find(label), new.number(label))
+        .map_err(|source| GrowError::Write { dev: dev.clone(), source })?;
+    let (Some(old), Some(p), Some(number)) = (disk.gpt.find(label), new.find(label), new.number(label))
     else {
         return Ok(None);
     };
     let ss = disk.sector_size;
-    k.resize_partition(
-        &disk.dev,
-        number,
-        p.first_lba * ss,
-        (p.last_lba - p.first_lba + 1) * ss,
-    )
-    .map_err(|source| GrowError::Blkpg {
-        dev: dev.clone(),
-        number,
-        source,
-    })?;
+    k.resize_partition(&disk.dev, number, p.first_lba * ss, (p.last_lba - p.first_lba + 1) * ss)
+        .map_err(|source| GrowError::Blkpg { dev: dev.clone(), number, source })?;
     Ok(Some(Grown {
         old_bytes: (old.last_lba - old.first_lba + 1) * ss,
         new_bytes: (p.last_lba - p.first_lba + 1) * ss,
@@ -102,13 +65,8 @@ pub fn grow_partition(
 /// Block size and block count from an ext4 superblock (the 1024 bytes at
 /// offset 1024).
 pub fn ext4_geometry(sb: &[u8]) -> Option<(u64, u64)> {
-    let u32_at = |o: usize| {
-        sb.get(o..o + 4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    };
-    let magic = sb
-        .get(0x38..0x3a)
-        .map(|b| u16::from_le_bytes([b[0], b[1]]))?;
+    let u32_at = |o: usize| sb.get(o..o + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    let magic = sb.get(0x38..0x3a).map(|b| u16::from_le_bytes([b[0], b[1]]))?;
     if magic != 0xEF53 {
         return None;
     }
@@ -116,45 +74,27 @@ pub fn ext4_geometry(sb: &[u8]) -> Option<(u64, u64)> {
     let block = 1024u64.checked_shl(log)?;
     let lo = u64::from(u32_at(0x04)?);
     let incompat = u32_at(0x60)?;
-    let hi = if incompat & 0x80 != 0 {
-        u64::from(u32_at(0x150)?)
-    } else {
-        0
-    };
+    let hi = if incompat & 0x80 != 0 { u64::from(u32_at(0x150)?) } else { 0 };
     Some((block, hi << 32 | lo))
 }
 
 /// Grows the mounted ext4 on `dev` at `mountpoint` to fill `dev`.
 /// Returns the new block count if it grew.
-pub fn grow_ext4(
-    k: &mut dyn Kernel,
-    dev: &Path,
-    mountpoint: &Path,
-) -> Result<Option<u64>, GrowError> {
+pub fn grow_ext4(k: &mut dyn Kernel, dev: &Path, mountpoint: &Path) -> Result<Option<u64>, GrowError> {
     let d = dev.display().to_string();
-    let sb = k
-        .read_at(dev, 1024, 1024)
-        .map_err(|source| GrowError::Superblock {
-            dev: d.clone(),
-            source,
-        })?;
-    let (block, blocks) =
-        ext4_geometry(&sb).ok_or_else(|| GrowError::NotExt4 { dev: d.clone() })?;
-    let size = k.device_size(dev).map_err(|source| GrowError::Size {
-        dev: d.clone(),
-        source,
-    })?;
+    let sb = k.read_at(dev, 1024, 1024).map_err(|source| GrowError::Superblock { dev: d.clone(), source })?;
+    let (block, blocks) = ext4_geometry(&sb).ok_or_else(|| GrowError::NotExt4 { dev: d.clone() })?;
+    let size = k.device_size(dev).map_err(|source| GrowError::Size { dev: d.clone(), source })?;
     let want = size / block;
     // Less than 1 MiB to gain is not worth a resize.
     if want <= blocks || (want - blocks) * block < (1 << 20) {
         return Ok(None);
     }
-    k.grow_ext4(mountpoint, want)
-        .map_err(|source| GrowError::Resize {
-            mountpoint: mountpoint.display().to_string(),
-            blocks: want,
-            source,
-        })?;
+    k.grow_ext4(mountpoint, want).map_err(|source| GrowError::Resize {
+        mountpoint: mountpoint.display().to_string(),
+        blocks: want,
+        source,
+    })?;
     Ok(Some(want))
 }
 
@@ -173,12 +113,7 @@ mod tests {
         bytes.resize(usize::try_from(disk_size).unwrap(), 0);
         let gpt = Gpt::parse(&bytes, 512).unwrap();
         k.devices.insert("/dev/vda".into(), bytes);
-        Disk {
-            dev: "/dev/vda".into(),
-            sector_size: 512,
-            gpt,
-            partitions: vec![],
-        }
+        Disk { dev: "/dev/vda".into(), sector_size: 512, gpt, partitions: vec![] }
     }
 
     #[test]
@@ -192,15 +127,9 @@ mod tests {
         assert_eq!(g.new_bytes, 60 << 20);
         let writes = k.calls_starting("write");
         assert_eq!(writes.len(), 2);
-        assert!(
-            writes[1].contains("@0 "),
-            "primary written last: {writes:?}"
-        );
+        assert!(writes[1].contains("@0 "), "primary written last: {writes:?}");
         let blkpg = k.calls_starting("blkpg-resize");
-        assert_eq!(
-            blkpg,
-            [format!("blkpg-resize /dev/vda 2 {} {}", 3 << 20, 60 << 20)]
-        );
+        assert_eq!(blkpg, [format!("blkpg-resize /dev/vda 2 {} {}", 3 << 20, 60 << 20)]);
         // The device now parses with the new table.
         let gpt = Gpt::parse(&k.devices[&PathBuf::from("/dev/vda")], 512).unwrap();
         assert_eq!(gpt.find("DATA").unwrap().last_lba + 1, (63 << 20) / 512);
@@ -230,28 +159,20 @@ mod tests {
         k.devices.insert("/dev/vda4".into(), dev);
         let n = grow_ext4(&mut k, Path::new("/dev/vda4"), Path::new("/sysroot/var")).unwrap();
         assert_eq!(n, Some(16384));
-        assert_eq!(
-            k.calls_starting("resize-ext4"),
-            ["resize-ext4 /sysroot/var 16384"]
-        );
+        assert_eq!(k.calls_starting("resize-ext4"), ["resize-ext4 /sysroot/var 16384"]);
         // Already full size: no call.
         let mut k2 = Fake::new();
         let mut dev = vec![0u8; 16 << 20];
         dev[1024..2048].copy_from_slice(&superblock(2, 4096));
         k2.devices.insert("/dev/vda4".into(), dev);
-        assert_eq!(
-            grow_ext4(&mut k2, Path::new("/dev/vda4"), Path::new("/v")).unwrap(),
-            None
-        );
+        assert_eq!(grow_ext4(&mut k2, Path::new("/dev/vda4"), Path::new("/v")).unwrap(), None);
     }
 
     #[test]
     fn not_ext4_is_an_error() {
         let mut k = Fake::new();
         k.devices.insert("/dev/x".into(), vec![0u8; 1 << 20]);
-        let e = grow_ext4(&mut k, Path::new("/dev/x"), Path::new("/v"))
-            .unwrap_err()
-            .to_string();
+        let e = grow_ext4(&mut k, Path::new("/dev/x"), Path::new("/v")).unwrap_err().to_string();
         assert!(e.contains("not ext4"), "{e}");
     }
 }

@@ -10,11 +10,7 @@ use std::fs::File;
 use std::io::Write;
 use std::sync::Mutex;
 
-static SINKS: Mutex<Sinks> = Mutex::new(Sinks {
-    console: None,
-    file: None,
-    quiet: false,
-});
+static SINKS: Mutex<Sinks> = Mutex::new(Sinks { console: None, file: None, quiet: false });
 
 struct Sinks {
     console: Option<File>,
@@ -39,13 +35,17 @@ pub fn to_console(path: &str) {
 
 /// Also append to a file (called once `/var/log` exists).
 pub fn to_file(path: &str) {
-    if let Ok(f) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
+    if let Ok(f) = std::fs::OpenOptions::new().create(true).append(true).open(path)
         && let Ok(mut s) = SINKS.lock()
     {
         s.file = Some(f);
+    }
+}
+
+/// Stops appending to the log file (before `/var` is unmounted).
+pub fn close_file() {
+    if let Ok(mut s) = SINKS.lock() {
+        s.file = None;
     }
 }
 

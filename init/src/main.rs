@@ -25,10 +25,7 @@ fn main() {
         Some("status") => match std::fs::read_to_string(status::PATH) {
             Ok(s) => print!("{s}"),
             Err(e) => {
-                eprintln!(
-                    "lichen-init: cannot read {}: {e} (is lichen-init PID 1 here?)",
-                    status::PATH
-                );
+                eprintln!("lichen-init: cannot read {}: {e} (is lichen-init PID 1 here?)", status::PATH);
                 std::process::exit(1);
             }
         },

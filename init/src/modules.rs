@@ -38,17 +38,13 @@ impl ModuleIndex {
     }
 
     pub fn parse(base: &Path, dep: &str, soft: &str, builtin: &str) -> ModuleIndex {
-        let mut idx = ModuleIndex {
-            base: base.to_path_buf(),
-            ..Default::default()
-        };
+        let mut idx = ModuleIndex { base: base.to_path_buf(), ..Default::default() };
         for line in dep.lines() {
             let Some((module, deps)) = line.split_once(':') else {
                 continue;
             };
             let deps = deps.split_whitespace().map(name_of).collect();
-            idx.modules
-                .insert(name_of(module), (PathBuf::from(module.trim()), deps));
+            idx.modules.insert(name_of(module), (PathBuf::from(module.trim()), deps));
         }
         for line in soft.lines() {
             let mut words = line.split_whitespace();
@@ -125,10 +121,7 @@ pub struct LoadReport {
 /// not fatal (hardware drivers fail where their hardware is absent).
 pub fn load(k: &mut dyn Kernel, idx: &ModuleIndex, wanted: &[String]) -> LoadReport {
     let (order, unknown) = idx.load_order(wanted);
-    let mut r = LoadReport {
-        unknown,
-        ..Default::default()
-    };
+    let mut r = LoadReport { unknown, ..Default::default() };
     for (name, path) in order {
         match k.load_module(&path) {
             Ok(()) => r.loaded += 1,
@@ -169,43 +162,18 @@ kernel/drivers/block/virtio_blk.ko:\nkernel/lib/crc32c_generic.ko:\n";
 
     #[test]
     fn dependencies_and_softdeps_load_first() {
-        let (order, unknown) =
-            idx().load_order(&["ext4".into(), "virtio-pci".into(), "virtio_blk".into()]);
+        let (order, unknown) = idx().load_order(&["ext4".into(), "virtio-pci".into(), "virtio_blk".into()]);
         let names: Vec<&str> = order.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(
-            names,
-            [
-                "crc32c_generic",
-                "mbcache",
-                "jbd2",
-                "crc16",
-                "ext4",
-                "virtio_blk"
-            ]
-        );
+        assert_eq!(names, ["crc32c_generic", "mbcache", "jbd2", "crc16", "ext4", "virtio_blk"]);
         assert!(unknown.is_empty(), "built-in virtio_pci is not unknown");
-        assert_eq!(
-            order[4].1,
-            Path::new("/lib/modules/6.1/kernel/fs/ext4/ext4.ko")
-        );
+        assert_eq!(order[4].1, Path::new("/lib/modules/6.1/kernel/fs/ext4/ext4.ko"));
     }
 
     #[test]
     fn each_module_loads_once_and_failures_are_reported() {
         let mut k = Fake::new();
-        k.bad_modules.insert(PathBuf::from(
-            "/lib/modules/6.1/kernel/drivers/block/virtio_blk.ko",
-        ));
-        let r = load(
-            &mut k,
-            &idx(),
-            &[
-                "ext4".into(),
-                "jbd2".into(),
-                "virtio_blk".into(),
-                "nope".into(),
-            ],
-        );
+        k.bad_modules.insert(PathBuf::from("/lib/modules/6.1/kernel/drivers/block/virtio_blk.ko"));
+        let r = load(&mut k, &idx(), &["ext4".into(), "jbd2".into(), "virtio_blk".into(), "nope".into()]);
         assert_eq!(r.loaded, 5);
         assert_eq!(r.failed.len(), 1);
         assert_eq!(r.failed[0].0, "virtio_blk");

@@ -45,23 +45,19 @@ pub fn is_power_press(ev: &[u8]) -> bool {
 /// Watches for power button presses in the background (the device appears
 /// once the `button` and `evdev` modules are loaded).
 pub fn watch() {
-    let _ = std::thread::Builder::new()
-        .name("power-button".into())
-        .spawn(|| {
-            for _ in 0..60 {
-                let devs = find(Path::new("/sys/class/input"));
-                if !devs.is_empty() {
-                    for d in devs {
-                        let _ = std::thread::Builder::new()
-                            .name("power-button".into())
-                            .spawn(move || listen(&d));
-                    }
-                    return;
+    let _ = std::thread::Builder::new().name("power-button".into()).spawn(|| {
+        for _ in 0..60 {
+            let devs = find(Path::new("/sys/class/input"));
+            if !devs.is_empty() {
+                for d in devs {
+                    let _ = std::thread::Builder::new().name("power-button".into()).spawn(move || listen(&d));
                 }
-                std::thread::sleep(Duration::from_secs(1));
+                return;
             }
-            crate::info!("no ACPI power button found");
-        });
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        crate::info!("no ACPI power button found");
+    });
 }
 
 fn listen(dev: &Path) {
@@ -102,10 +98,7 @@ mod tests {
     #[test]
     fn finds_devices_by_name() {
         let d = tempfile::tempdir().unwrap();
-        for (ev, name) in [
-            ("event0", "Power Button"),
-            ("event1", "AT Translated Set 2 keyboard"),
-        ] {
+        for (ev, name) in [("event0", "Power Button"), ("event1", "AT Translated Set 2 keyboard")] {
             std::fs::create_dir_all(d.path().join(ev).join("device")).unwrap();
             std::fs::write(d.path().join(ev).join("device/name"), format!("{name}\n")).unwrap();
         }

@@ -22,17 +22,14 @@ pub fn rescue(what: &str) -> ! {
     );
     crate::error!("boot stopped: {what}");
     loop {
-        let shell = ["/bin/sh", "/bin/busybox"]
-            .into_iter()
-            .find(|p| std::path::Path::new(p).exists());
+        let shell = ["/bin/sh", "/bin/busybox"].into_iter().find(|p| std::path::Path::new(p).exists());
         match shell {
             Some(sh) => {
                 let mut cmd = Command::new(sh);
                 if sh.ends_with("busybox") {
                     cmd.arg("sh");
                 }
-                cmd.env("PATH", crate::services::PATH)
-                    .env("PS1", "(rescue) # ");
+                cmd.env("PATH", crate::services::PATH).env("PS1", "(rescue) # ");
                 match cmd.status() {
                     Ok(_) => crate::info!("rescue shell exited; starting another"),
                     Err(e) => {

@@ -20,10 +20,7 @@ pub const OTHERS_GRACE: Duration = Duration::from_secs(3);
 /// stay (the root is a read-only squashfs).
 pub fn unmount_order(mountinfo: &str) -> Vec<PathBuf> {
     let keep = |p: &str| {
-        p == "/"
-            || ["/proc", "/sys", "/dev"]
-                .iter()
-                .any(|k| p == *k || p.starts_with(&format!("{k}/")))
+        p == "/" || ["/proc", "/sys", "/dev"].iter().any(|k| p == *k || p.starts_with(&format!("{k}/")))
     };
     let mut out: Vec<PathBuf> = mountinfo
         .lines()
@@ -44,8 +41,7 @@ fn unescape(s: &str) -> String {
     while i < b.len() {
         if b[i] == b'\\'
             && i + 3 < b.len() + 1
-            && b.get(i + 1..i + 4)
-                .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+            && b.get(i + 1..i + 4).is_some_and(|d| d.iter().all(u8::is_ascii_digit))
         {
             let d = &b[i + 1..i + 4];
             out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
@@ -58,10 +54,11 @@ fn unescape(s: &str) -> String {
     String::from_utf8_lossy(&out).to_string()
 }
 
-/// Reaps any exited children; returns (pid, description) of each.
+/// Reaps any exited children (of any process group: services run in their
+/// own); returns (pid, description) of each.
 pub fn reap() -> Vec<(i32, String)> {
     let mut out = Vec::new();
-    while let Ok(Some((pid, st))) = rustix::process::waitpid(None, WaitOptions::NOHANG) {
+    while let Ok(Some((pid, st))) = rustix::process::wait(WaitOptions::NOHANG) {
         let how = if let Some(code) = st.exit_status() {
             format!("exit {code}")
         } else if let Some(sig) = st.terminating_signal() {
@@ -77,28 +74,20 @@ pub fn reap() -> Vec<(i32, String)> {
 /// Stops supervised services in reverse start order, each given
 /// [`SERVICE_GRACE`] before SIGKILL.
 pub fn stop_services(sup: &mut Supervisor) {
-    for (svc, pid) in sup.begin_stop() {
+    for (svc, pid, sig) in sup.begin_stop() {
         crate::info!("stopping {svc} (pid {pid})");
-        let _ = signals::send(-pid, libc::SIGTERM);
-        let _ = signals::send(pid, libc::SIGTERM);
+        let _ = signals::send(-pid, sig);
+        let _ = signals::send(pid, sig);
         let deadline = Instant::now() + SERVICE_GRACE;
         loop {
             for (p, how) in reap() {
                 sup.exited(p, &how, Instant::now());
             }
-            if sup.all_stopped()
-                || !sup
-                    .status()
-                    .iter()
-                    .any(|s| s.state == format!("running pid {pid}"))
-            {
+            if sup.all_stopped() || !sup.status().iter().any(|s| s.state == format!("running pid {pid}")) {
                 break;
             }
             if Instant::now() > deadline {
-                crate::warn!(
-                    "{svc} did not stop within {}s; killing it",
-                    SERVICE_GRACE.as_secs()
-                );
+                crate::warn!("{svc} did not stop within {}s; killing it", SERVICE_GRACE.as_secs());
                 let _ = signals::send(-pid, libc::SIGKILL);
                 let _ = signals::send(pid, libc::SIGKILL);
             }
@@ -114,8 +103,7 @@ pub fn finish(k: &mut dyn Kernel, how: Halt) -> ! {
     while Instant::now() < deadline {
         reap();
         // ECHILD: nobody left.
-        if matches!(rustix::process::waitpid(None, WaitOptions::NOHANG), Err(e) if e == rustix::io::Errno::CHILD)
-        {
+        if matches!(rustix::process::wait(WaitOptions::NOHANG), Err(e) if e == rustix::io::Errno::CHILD) {
             break;
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -124,30 +112,23 @@ pub fn finish(k: &mut dyn Kernel, how: Halt) -> ! {
     std::thread::sleep(Duration::from_millis(100));
     reap();
     k.sync();
+    // PID 1's own log file is on /var: close it or /var stays busy.
+    crate::log::close_file();
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     for target in unmount_order(&info) {
         if k.unmount(&target).is_err() {
             match k.remount_ro(&target) {
                 Ok(()) => crate::warn!("{} busy; remounted read-only", target.display()),
                 Err(e)
-                    if e.raw_os_error() == Some(libc::EINVAL)
-                        || e.raw_os_error() == Some(libc::ENOENT) => {}
-                Err(e) => crate::warn!(
-                    "{} could not be unmounted or remounted read-only: {e}",
-                    target.display()
-                ),
+                    if e.raw_os_error() == Some(libc::EINVAL) || e.raw_os_error() == Some(libc::ENOENT) => {}
+                Err(e) => {
+                    crate::warn!("{} could not be unmounted or remounted read-only: {e}", target.display())
+                }
             }
         }
     }
     k.sync();
-    crate::info!(
-        "{}",
-        if how == Halt::PowerOff {
-            "powering off"
-        } else {
-            "rebooting"
-        }
-    );
+    crate::info!("{}", if how == Halt::PowerOff { "powering off" } else { "rebooting" });
     if let Err(e) = k.halt(how) {
         crate::error!("reboot(2) failed: {e}");
     }
@@ -190,12 +171,7 @@ mod tests {
         let s: Vec<String> = order.iter().map(|p| p.display().to_string()).collect();
         assert_eq!(
             s,
-            [
-                "/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/x y",
-                "/run",
-                "/etc",
-                "/var"
-            ]
+            ["/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/x y", "/run", "/etc", "/var"]
         );
     }
 

@@ -20,26 +20,15 @@ const DEVICE_WAIT: Duration = Duration::from_secs(20);
 #[derive(Debug, thiserror::Error)]
 pub enum Stage1Error {
     #[error("no disk holds partitions {labels:?} after {secs}s; disks seen: {seen}")]
-    NoDisk {
-        labels: Vec<String>,
-        secs: u64,
-        seen: String,
-    },
+    NoDisk { labels: Vec<String>, secs: u64, seen: String },
     #[error("root partition {label} ({dev}) is missing or corrupt: cannot mount it as squashfs")]
-    Root {
-        label: String,
-        dev: String,
-        source: std::io::Error,
-    },
+    Root { label: String, dev: String, source: std::io::Error },
     #[error("DATA partition ({dev}) cannot be mounted as ext4")]
     Data { dev: String, source: std::io::Error },
     #[error("building /etc")]
     Etc { source: std::io::Error },
     #[error("switching to the root file system: {step}")]
-    SwitchRoot {
-        step: &'static str,
-        source: std::io::Error,
-    },
+    SwitchRoot { step: &'static str, source: std::io::Error },
 }
 
 /// Mounts the kernel file systems stage 1 itself needs.
@@ -47,13 +36,7 @@ pub fn early_mounts(k: &mut dyn Kernel) {
     let none = MountFlags::empty();
     let nosuid = MountFlags::NOSUID | MountFlags::NOEXEC | MountFlags::NODEV;
     for (src, target, fs, flags, data) in [
-        (
-            "devtmpfs",
-            "/dev",
-            "devtmpfs",
-            MountFlags::NOSUID,
-            "mode=0755",
-        ),
+        ("devtmpfs", "/dev", "devtmpfs", MountFlags::NOSUID, "mode=0755"),
         ("proc", "/proc", "proc", nosuid, ""),
         ("sysfs", "/sys", "sysfs", nosuid, ""),
     ] {
@@ -80,10 +63,7 @@ pub fn run(k: &mut dyn Kernel) -> Result<Infallible, Stage1Error> {
     }
 
     phase("modules", || {
-        let release = rustix::system::uname()
-            .release()
-            .to_string_lossy()
-            .to_string();
+        let release = rustix::system::uname().release().to_string_lossy().to_string();
         let base = PathBuf::from("/lib/modules").join(&release);
         match modules::ModuleIndex::load(&base) {
             Ok(idx) => {
@@ -104,10 +84,7 @@ pub fn run(k: &mut dyn Kernel) -> Result<Infallible, Stage1Error> {
     let root_label = slot.root_label();
     let labels = [root_label, "DATA"];
     let disk = phase("disks", || wait_for_disk(k, &labels))?;
-    let root = disk
-        .find(root_label)
-        .map(|p| p.dev.clone())
-        .unwrap_or_default();
+    let root = disk.find(root_label).map(|p| p.dev.clone()).unwrap_or_default();
     let data = disk.find("DATA").map(|p| p.dev.clone()).unwrap_or_default();
     crate::info!(
         "slot {slot}: root {} and data {} on {}",
@@ -118,18 +95,9 @@ pub fn run(k: &mut dyn Kernel) -> Result<Infallible, Stage1Error> {
 
     phase("root", || {
         let _ = std::fs::create_dir_all(SYSROOT);
-        k.mount(
-            &root.display().to_string(),
-            Path::new(SYSROOT),
-            "squashfs",
-            MountFlags::RDONLY,
-            "",
+        k.mount(&root.display().to_string(), Path::new(SYSROOT), "squashfs", MountFlags::RDONLY, "").map_err(
+            |source| Stage1Error::Root { label: root_label.into(), dev: root.display().to_string(), source },
         )
-        .map_err(|source| Stage1Error::Root {
-            label: root_label.into(),
-            dev: root.display().to_string(),
-            source,
-        })
     })?;
 
     phase("data", || {
@@ -144,17 +112,8 @@ pub fn run(k: &mut dyn Kernel) -> Result<Infallible, Stage1Error> {
         }
         let var = Path::new(SYSROOT).join("var");
         let dev = data.display().to_string();
-        k.mount(
-            &dev,
-            &var,
-            "ext4",
-            MountFlags::NOATIME | MountFlags::NODEV,
-            "",
-        )
-        .map_err(|source| Stage1Error::Data {
-            dev: dev.clone(),
-            source,
-        })?;
+        k.mount(&dev, &var, "ext4", MountFlags::NOATIME | MountFlags::NODEV, "")
+            .map_err(|source| Stage1Error::Data { dev: dev.clone(), source })?;
         match grow::grow_ext4(k, &data, &var) {
             Ok(Some(blocks)) => crate::info!("DATA file system grown to {blocks} blocks"),
             Ok(None) => {}
@@ -163,9 +122,7 @@ pub fn run(k: &mut dyn Kernel) -> Result<Infallible, Stage1Error> {
         Ok(())
     })?;
 
-    phase("etc", || {
-        build_etc(k).map_err(|source| Stage1Error::Etc { source })
-    })?;
+    phase("etc", || build_etc(k).map_err(|source| Stage1Error::Etc { source }))?;
     phase("switch-root", || switch_root(k))
 }
 
@@ -215,13 +172,7 @@ fn build_etc(k: &mut dyn Kernel) -> std::io::Result<()> {
     let sysroot = Path::new(SYSROOT);
     let staging = Path::new("/newetc");
     std::fs::create_dir_all(staging)?;
-    k.mount(
-        "tmpfs",
-        staging,
-        "tmpfs",
-        MountFlags::NOSUID | MountFlags::NODEV,
-        "mode=0755",
-    )?;
+    k.mount("tmpfs", staging, "tmpfs", MountFlags::NOSUID | MountFlags::NODEV, "mode=0755")?;
     copy_tree(&sysroot.join("etc"), staging)?;
     let state = sysroot.join("var/lib/lichen");
     std::fs::create_dir_all(&state)?;
@@ -278,24 +229,17 @@ fn switch_root(k: &mut dyn Kernel) -> Result<Infallible, Stage1Error> {
     let sr = |step| move |source| Stage1Error::SwitchRoot { step, source };
     let sysroot = Path::new(SYSROOT);
     for m in ["dev", "proc", "sys"] {
-        k.move_mount(&Path::new("/").join(m), &sysroot.join(m))
-            .map_err(sr("moving /dev, /proc, /sys"))?;
+        k.move_mount(&Path::new("/").join(m), &sysroot.join(m)).map_err(sr("moving /dev, /proc, /sys"))?;
     }
     // Free the initramfs' memory, as busybox switch_root does.
     let root_dev = std::fs::metadata("/").map_err(sr("stat /"))?.dev();
     delete_tree(Path::new("/"), root_dev, sysroot);
     rustix::process::chdir(sysroot).map_err(|e| sr("chdir")(e.into()))?;
-    k.move_mount(Path::new("."), Path::new("/"))
-        .map_err(sr("moving the root mount"))?;
+    k.move_mount(Path::new("."), Path::new("/")).map_err(sr("moving the root mount"))?;
     rustix::process::chroot(".").map_err(|e| sr("chroot")(e.into()))?;
     rustix::process::chdir("/").map_err(|e| sr("chdir /")(e.into()))?;
-    crate::info!(
-        "stage 1 done at {:.3}s; starting /sbin/init",
-        crate::log::uptime()
-    );
-    let err = std::process::Command::new("/sbin/init")
-        .arg0("/sbin/init")
-        .exec();
+    crate::info!("stage 1 done at {:.3}s; starting /sbin/init", crate::log::uptime());
+    let err = std::process::Command::new("/sbin/init").arg0("/sbin/init").exec();
     Err(sr("exec /sbin/init")(err))
 }
 
@@ -348,14 +292,10 @@ mod tests {
         let b = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(a.path().join("ssl/certs")).unwrap();
         std::fs::write(a.path().join("ssl/certs/x.pem"), "pem").unwrap();
-        std::fs::set_permissions(a.path().join("ssl"), std::fs::Permissions::from_mode(0o700))
-            .unwrap();
+        std::fs::set_permissions(a.path().join("ssl"), std::fs::Permissions::from_mode(0o700)).unwrap();
         std::os::unix::fs::symlink("ssl/certs/x.pem", a.path().join("link")).unwrap();
         copy_tree(a.path(), b.path()).unwrap();
-        assert_eq!(
-            std::fs::read_to_string(b.path().join("link")).unwrap(),
-            "pem"
-        );
+        assert_eq!(std::fs::read_to_string(b.path().join("link")).unwrap(), "pem");
         let mode = std::fs::metadata(b.path().join("ssl")).unwrap().mode() & 0o777;
         assert_eq!(mode, 0o700);
     }

@@ -41,18 +41,14 @@ pub fn main() -> ! {
         version: status::os_release(&release, "VERSION_ID").unwrap_or_else(|| "unknown".into()),
         build_id: status::os_release(&release, "BUILD_ID").unwrap_or_default(),
         board: status::os_release(&release, "VARIANT_ID").unwrap_or_default(),
-        slot: cmd
-            .slot
-            .map(|s| s.to_string())
-            .unwrap_or_else(|| "?".into()),
+        slot: cmd.slot.map(|s| s.to_string()).unwrap_or_else(|| "?".into()),
         phase: "booting".into(),
         ..Default::default()
     }));
-    crate::info!(
-        "Lichen {} stage 2 on slot {}",
-        lock(&st).version,
-        lock(&st).slot
-    );
+    {
+        let s = lock(&st);
+        crate::info!("Lichen {} stage 2 on slot {}", s.version, s.slot);
+    }
 
     if let Err(e) = phase("mounts", || mounts(&mut k)) {
         crate::rescue::rescue(&crate::log::chain(&e));
@@ -76,8 +72,7 @@ pub fn main() -> ! {
     let mut sup = Supervisor::new(PathBuf::from("/var/log"));
     sup.add(Box::new(Containerd::default()));
     if cmd.shell {
-        let tty =
-            PathBuf::from("/dev").join(cmd.console.clone().unwrap_or_else(|| "console".into()));
+        let tty = PathBuf::from("/dev").join(cmd.console.clone().unwrap_or_else(|| "console".into()));
         sup.add(Box::new(ConsoleShell { tty }));
     }
     let how = run(&mut sup, &st);
@@ -105,10 +100,7 @@ fn run(sup: &mut Supervisor, st: &Arc<Mutex<Status>>) -> Halt {
                 announced = true;
                 s.ready_at = Some(crate::log::uptime());
                 s.phase = "running".into();
-                crate::info!(
-                    "boot complete: essential services ready at {:.2}s",
-                    crate::log::uptime()
-                );
+                crate::info!("boot complete: essential services ready at {:.2}s", crate::log::uptime());
                 crate::log::console_raw(format!("\n{}\n\n", s.line()).as_bytes());
             }
             if let Err(e) = s.publish(Path::new(status::PATH)) {
@@ -145,13 +137,7 @@ fn mounts(k: &mut dyn Kernel) -> Result<(), MountError> {
     let table: &[(&str, &str, &'static str, MountFlags, &str)] = &[
         ("/proc", "proc", "proc", nse, ""),
         ("/sys", "sysfs", "sysfs", nse, ""),
-        (
-            "/dev",
-            "devtmpfs",
-            "devtmpfs",
-            MountFlags::NOSUID,
-            "mode=0755",
-        ),
+        ("/dev", "devtmpfs", "devtmpfs", MountFlags::NOSUID, "mode=0755"),
         (
             "/dev/pts",
             "devpts",
@@ -159,27 +145,9 @@ fn mounts(k: &mut dyn Kernel) -> Result<(), MountError> {
             MountFlags::NOSUID | MountFlags::NOEXEC,
             "gid=5,mode=620,ptmxmode=666",
         ),
-        (
-            "/dev/shm",
-            "tmpfs",
-            "tmpfs",
-            MountFlags::NOSUID | MountFlags::NODEV,
-            "mode=1777",
-        ),
-        (
-            "/run",
-            "tmpfs",
-            "tmpfs",
-            MountFlags::NOSUID | MountFlags::NODEV,
-            "mode=0755",
-        ),
-        (
-            "/tmp",
-            "tmpfs",
-            "tmpfs",
-            MountFlags::NOSUID | MountFlags::NODEV,
-            "mode=1777",
-        ),
+        ("/dev/shm", "tmpfs", "tmpfs", MountFlags::NOSUID | MountFlags::NODEV, "mode=1777"),
+        ("/run", "tmpfs", "tmpfs", MountFlags::NOSUID | MountFlags::NODEV, "mode=0755"),
+        ("/tmp", "tmpfs", "tmpfs", MountFlags::NOSUID | MountFlags::NODEV, "mode=1777"),
         ("/sys/fs/cgroup", "cgroup2", "cgroup2", nse, "nsdelegate"),
     ];
     for (target, src, fstype, flags, data) in table {
@@ -188,37 +156,26 @@ fn mounts(k: &mut dyn Kernel) -> Result<(), MountError> {
             continue;
         }
         let _ = std::fs::create_dir_all(p);
-        k.mount(src, p, fstype, *flags, data)
-            .map_err(|source| MountError {
-                target: target.to_string(),
-                fstype,
-                source,
-            })?;
+        k.mount(src, p, fstype, *flags, data).map_err(|source| MountError {
+            target: target.to_string(),
+            fstype,
+            source,
+        })?;
     }
-    for d in [
-        "/run/lichen",
-        "/var/log",
-        "/var/lib/lichen",
-        "/run/containerd",
-    ] {
+    for d in ["/run/lichen", "/var/log", "/var/lib/lichen", "/run/containerd"] {
         let _ = std::fs::create_dir_all(d);
     }
     let _ = std::fs::write("/etc/resolv.conf", "");
     // Hand the controllers Kubernetes uses to child cgroups.
-    if let Err(e) = std::fs::write(
-        "/sys/fs/cgroup/cgroup.subtree_control",
-        "+cpu +cpuset +memory +pids +io",
-    ) {
+    if let Err(e) = std::fs::write("/sys/fs/cgroup/cgroup.subtree_control", "+cpu +cpuset +memory +pids +io")
+    {
         crate::warn!("enabling cgroup controllers: {e}");
     }
     Ok(())
 }
 
 fn load_modules(k: &mut dyn Kernel) {
-    let release = rustix::system::uname()
-        .release()
-        .to_string_lossy()
-        .to_string();
+    let release = rustix::system::uname().release().to_string_lossy().to_string();
     let base = PathBuf::from("/lib/modules").join(&release);
     let idx = match modules::ModuleIndex::load(&base) {
         Ok(i) => i,

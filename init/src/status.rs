@@ -22,23 +22,13 @@ pub struct Status {
 impl Status {
     pub fn render(&self) -> String {
         let mut s = String::new();
-        s.push_str(&format!(
-            "lichen: {} (build {}, board {})\n",
-            self.version, self.build_id, self.board
-        ));
+        s.push_str(&format!("lichen: {} (build {}, board {})\n", self.version, self.build_id, self.board));
         s.push_str(&format!("slot: {}\n", self.slot));
         s.push_str(&format!("state: {}\n", self.phase));
         if let Some(t) = self.ready_at {
             s.push_str(&format!("ready-after: {t:.2}s\n"));
         }
-        s.push_str(&format!(
-            "network: {}\n",
-            if self.network.is_empty() {
-                "none"
-            } else {
-                &self.network
-            }
-        ));
+        s.push_str(&format!("network: {}\n", if self.network.is_empty() { "none" } else { &self.network }));
         for svc in &self.services {
             s.push_str(&format!(
                 "service {}: {}{}, restarts {}{}\n",
@@ -46,10 +36,7 @@ impl Status {
                 svc.state,
                 if svc.ready { ", ready" } else { "" },
                 svc.restarts,
-                svc.last_exit
-                    .as_deref()
-                    .map(|e| format!(", last exit: {e}"))
-                    .unwrap_or_default()
+                svc.last_exit.as_deref().map(|e| format!(", last exit: {e}")).unwrap_or_default()
             ));
         }
         s
@@ -70,23 +57,13 @@ impl Status {
         let svcs: Vec<String> = self
             .services
             .iter()
-            .map(|s| {
-                format!(
-                    "{} {}",
-                    s.name,
-                    if s.ready { "ready" } else { s.state.as_str() }
-                )
-            })
+            .map(|s| format!("{} {}", s.name, if s.ready { "ready" } else { s.state.as_str() }))
             .collect();
         format!(
             "Lichen {} | slot {} | {} | {} | up {:.1}s",
             self.version,
             self.slot,
-            if self.network.is_empty() {
-                "no network"
-            } else {
-                &self.network
-            },
+            if self.network.is_empty() { "no network" } else { &self.network },
             svcs.join(", "),
             self.ready_at.unwrap_or_default()
         )
@@ -123,9 +100,7 @@ mod tests {
         let r = s.render();
         assert!(r.contains("slot: a\n"));
         assert!(
-            r.contains(
-                "service containerd: running pid 7, ready, restarts 1, last exit: killed by SIGKILL"
-            ),
+            r.contains("service containerd: running pid 7, ready, restarts 1, last exit: killed by SIGKILL"),
             "{r}"
         );
         assert!(s.line().contains("containerd ready"));

@@ -24,14 +24,8 @@ pub enum Accel {
 /// OVMF firmware pair (code, variables template) from Debian's `ovmf`.
 pub fn ovmf() -> Result<(PathBuf, PathBuf)> {
     for (code, vars) in [
-        (
-            "/usr/share/OVMF/OVMF_CODE_4M.fd",
-            "/usr/share/OVMF/OVMF_VARS_4M.fd",
-        ),
-        (
-            "/usr/share/OVMF/OVMF_CODE.fd",
-            "/usr/share/OVMF/OVMF_VARS.fd",
-        ),
+        ("/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_VARS_4M.fd"),
+        ("/usr/share/OVMF/OVMF_CODE.fd", "/usr/share/OVMF/OVMF_VARS.fd"),
     ] {
         if Path::new(code).exists() && Path::new(vars).exists() {
             return Ok((code.into(), vars.into()));
@@ -48,22 +42,14 @@ pub fn accel() -> Accel {
     *ACCEL.get_or_init(|| match std::env::var("LICHEN_ACCEL").as_deref() {
         Ok("tcg") => Accel::Tcg,
         Ok("kvm") => Accel::Kvm,
-        _ => probe(
-            std::env::var_os("LICHEN_PROBE_KERNEL")
-                .map(PathBuf::from)
-                .as_deref(),
-        ),
+        _ => probe(std::env::var_os("LICHEN_PROBE_KERNEL").map(PathBuf::from).as_deref()),
     })
 }
 
 /// KVM if `kernel` boots under it, else TCG.
 pub fn probe(kernel: Option<&Path>) -> Accel {
     match kernel {
-        Some(k)
-            if Path::new("/dev/kvm").exists()
-                && k.exists()
-                && kvm_answers(k, Duration::from_secs(5)) =>
-        {
+        Some(k) if Path::new("/dev/kvm").exists() && k.exists() && kvm_answers(k, Duration::from_secs(5)) => {
             Accel::Kvm
         }
         _ => Accel::Tcg,
@@ -74,17 +60,8 @@ pub fn probe(kernel: Option<&Path>) -> Accel {
 /// hosts `/dev/kvm` opens and SeaBIOS even runs, but a kernel never prints.
 fn kvm_answers(kernel: &Path, limit: Duration) -> bool {
     let child = Command::new("qemu-system-x86_64")
-        .args([
-            "-accel", "kvm", "-cpu", "host", "-M", "q35", "-m", "256", "-display", "none",
-        ])
-        .args([
-            "-nodefaults",
-            "-no-user-config",
-            "-no-reboot",
-            "-serial",
-            "stdio",
-            "-kernel",
-        ])
+        .args(["-accel", "kvm", "-cpu", "host", "-M", "q35", "-m", "256", "-display", "none"])
+        .args(["-nodefaults", "-no-user-config", "-no-reboot", "-serial", "stdio", "-kernel"])
         .arg(kernel)
         .args(["-append", "console=ttyS0 panic=-1"])
         .stdin(Stdio::null())
@@ -154,47 +131,23 @@ impl VmConfig {
             std::fs::copy(&vars_template, &vars).context("copying OVMF variables")?;
         }
         let mut c = Command::new("qemu-system-x86_64");
-        c.args([
-            "-machine",
-            "q35",
-            "-nodefaults",
-            "-no-user-config",
-            "-display",
-            "none",
-            "-vga",
-            "none",
-        ]);
+        c.args(["-machine", "q35", "-nodefaults", "-no-user-config", "-display", "none", "-vga", "none"]);
         match self.accel {
             Accel::Kvm => c.args(["-accel", "kvm", "-cpu", "host"]),
             Accel::Tcg => c.args(["-accel", "tcg", "-cpu", "max"]),
         };
-        c.arg("-m")
-            .arg(self.memory_mib.to_string())
-            .arg("-smp")
-            .arg(self.cpus.to_string());
-        c.arg("-drive").arg(format!(
-            "if=pflash,format=raw,unit=0,readonly=on,file={}",
-            code.display()
-        ));
-        c.arg("-drive").arg(format!(
-            "if=pflash,format=raw,unit=1,file={}",
-            vars.display()
-        ));
-        c.arg("-drive")
-            .arg(format!("if=virtio,format=raw,file={}", self.disk.display()));
+        c.arg("-m").arg(self.memory_mib.to_string()).arg("-smp").arg(self.cpus.to_string());
+        c.arg("-drive").arg(format!("if=pflash,format=raw,unit=0,readonly=on,file={}", code.display()));
+        c.arg("-drive").arg(format!("if=pflash,format=raw,unit=1,file={}", vars.display()));
+        c.arg("-drive").arg(format!("if=virtio,format=raw,file={}", self.disk.display()));
         let mut netdev = "user,id=net0".to_string();
         for (host, guest) in &self.forwards {
             netdev.push_str(&format!(",hostfwd=tcp:127.0.0.1:{host}-:{guest}"));
         }
-        c.arg("-netdev")
-            .arg(netdev)
-            .args(["-device", "virtio-net-pci,netdev=net0"]);
+        c.arg("-netdev").arg(netdev).args(["-device", "virtio-net-pci,netdev=net0"]);
         c.args(["-device", "virtio-rng-pci"]);
         let _ = std::fs::remove_file(self.qmp_path());
-        c.arg("-qmp").arg(format!(
-            "unix:{},server=on,wait=off",
-            self.qmp_path().display()
-        ));
+        c.arg("-qmp").arg(format!("unix:{},server=on,wait=off", self.qmp_path().display()));
         Ok(c)
     }
 }
@@ -202,7 +155,7 @@ impl VmConfig {
 /// A running VM with its serial console on pipes.
 pub struct Vm {
     child: Child,
-    stdin: ChildStdin,
+    stdin: Arc<Mutex<ChildStdin>>,
     out: Arc<Mutex<Vec<u8>>>,
     pos: usize,
     started: Instant,
@@ -214,25 +167,17 @@ pub struct Vm {
 impl Vm {
     pub fn start(cfg: &VmConfig) -> Result<Vm> {
         let mut cmd = cfg.command()?;
-        cmd.args([
-            "-chardev",
-            "stdio,id=con0,signal=off",
-            "-serial",
-            "chardev:con0",
-        ]);
-        cmd.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.args(["-chardev", "stdio,id=con0,signal=off", "-serial", "chardev:con0"]);
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let log = cfg.workdir.join("console.log");
-        let mut child = cmd
-            .spawn()
-            .context("starting qemu-system-x86_64 (make deps installs it)")?;
+        let mut child = cmd.spawn().context("starting qemu-system-x86_64 (make deps installs it)")?;
         let started = Instant::now();
         let stdin = child.stdin.take().ok_or_else(|| anyhow!("no stdin"))?;
         let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
         let stderr = child.stderr.take().ok_or_else(|| anyhow!("no stderr"))?;
         let out = Arc::new(Mutex::new(Vec::new()));
-        let (o, mut file) = (out.clone(), std::fs::File::create(&log)?);
+        let stdin = Arc::new(Mutex::new(stdin));
+        let (o, answer, mut file) = (out.clone(), stdin.clone(), std::fs::File::create(&log)?);
         std::thread::spawn(move || {
             let mut r = stdout;
             let mut buf = [0u8; 4096];
@@ -241,8 +186,16 @@ impl Vm {
                     break;
                 }
                 let _ = file.write_all(&buf[..n]);
-                if let Ok(mut v) = o.lock() {
-                    v.extend_from_slice(&buf[..n]);
+                let Ok(mut v) = o.lock() else { break };
+                let from = v.len().saturating_sub(3);
+                v.extend_from_slice(&buf[..n]);
+                // busybox's line editor asks the terminal where the cursor
+                // is and waits for the answer; answer as a terminal would.
+                if find(&v[from..], b"\x1b[6n").is_some()
+                    && let Ok(mut w) = answer.lock()
+                {
+                    let _ = w.write_all(b"\x1b[1;1R");
+                    let _ = w.flush();
                 }
             }
         });
@@ -254,24 +207,12 @@ impl Vm {
                 }
             }
         });
-        Ok(Vm {
-            child,
-            stdin,
-            out,
-            pos: 0,
-            started,
-            qmp: cfg.qmp_path(),
-            log,
-            marker: 0,
-        })
+        Ok(Vm { child, stdin, out, pos: 0, started, qmp: cfg.qmp_path(), log, marker: 0 })
     }
 
     /// Everything the console printed so far.
     pub fn console(&self) -> String {
-        self.out
-            .lock()
-            .map(|v| String::from_utf8_lossy(&v).to_string())
-            .unwrap_or_default()
+        self.out.lock().map(|v| String::from_utf8_lossy(&v).to_string()).unwrap_or_default()
     }
 
     /// Time since QEMU started.
@@ -285,15 +226,22 @@ impl Vm {
         self.expect_any(&[needle], timeout).map(|(_, t)| t)
     }
 
+    /// Waits for `needle`; returns the whole console line it is on.
+    pub fn expect_line(&mut self, needle: &str, timeout: Duration) -> Result<(String, Duration)> {
+        let t = self.expect(needle, timeout)?;
+        let v = self.out.lock().map_err(|_| anyhow!("console lock poisoned"))?;
+        let end = self.pos.min(v.len());
+        let start = v[..end].iter().rposition(|b| *b == b'\n').map(|i| i + 1).unwrap_or(0);
+        let stop = v[end..].iter().position(|b| *b == b'\n').map(|i| end + i).unwrap_or(v.len());
+        Ok((String::from_utf8_lossy(&v[start..stop]).trim().to_string(), t))
+    }
+
     /// Waits for the first of `needles`; returns its index.
     pub fn expect_any(&mut self, needles: &[&str], timeout: Duration) -> Result<(usize, Duration)> {
         let deadline = Instant::now() + timeout;
         loop {
             {
-                let v = self
-                    .out
-                    .lock()
-                    .map_err(|_| anyhow!("console lock poisoned"))?;
+                let v = self.out.lock().map_err(|_| anyhow!("console lock poisoned"))?;
                 let hay = &v[self.pos.min(v.len())..];
                 let hits = needles
                     .iter()
@@ -322,8 +270,9 @@ impl Vm {
     }
 
     pub fn send(&mut self, text: &str) -> Result<()> {
-        self.stdin.write_all(text.as_bytes())?;
-        self.stdin.flush()?;
+        let mut w = self.stdin.lock().map_err(|_| anyhow!("console input lock poisoned"))?;
+        w.write_all(text.as_bytes())?;
+        w.flush()?;
         Ok(())
     }
 
@@ -338,20 +287,10 @@ impl Vm {
         self.expect(&format!("@@E{n}@@ "), timeout)?;
         let end = self.pos - format!("@@E{n}@@ ").len();
         self.expect("\n", Duration::from_secs(5))?;
-        let v = self
-            .out
-            .lock()
-            .map_err(|_| anyhow!("console lock poisoned"))?;
-        let output = String::from_utf8_lossy(&v[start..end])
-            .replace('\r', "")
-            .trim()
-            .to_string();
+        let v = self.out.lock().map_err(|_| anyhow!("console lock poisoned"))?;
+        let output = String::from_utf8_lossy(&v[start..end]).replace('\r', "").trim().to_string();
         let tail = String::from_utf8_lossy(&v[end..self.pos]).to_string();
-        let code = tail
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(-1);
+        let code = tail.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(-1);
         Ok((output, code))
     }
 
@@ -376,11 +315,7 @@ impl Vm {
                 return Ok(st);
             }
             if Instant::now() > deadline {
-                bail!(
-                    "QEMU still running after {}s; console log: {}",
-                    timeout.as_secs(),
-                    self.log.display()
-                );
+                bail!("QEMU still running after {}s; console log: {}", timeout.as_secs(), self.log.display());
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -423,10 +358,7 @@ impl Qmp {
             }
         };
         s.set_read_timeout(Some(timeout.max(Duration::from_secs(1))))?;
-        let mut q = Qmp {
-            r: BufReader::new(s.try_clone()?),
-            w: s,
-        };
+        let mut q = Qmp { r: BufReader::new(s.try_clone()?), w: s };
         let mut greeting = String::new();
         q.r.read_line(&mut greeting)?;
         q.command(r#"{"execute":"qmp_capabilities"}"#)?;
@@ -459,19 +391,13 @@ pub fn partition(disk: &Path, label: &str) -> Result<(u64, u64)> {
     let mut head = vec![0u8; len];
     f.read_exact(&mut head)?;
     let gpt = lichen_formats::gpt::Gpt::parse(&head, 512)?;
-    let p = gpt
-        .find(label)
-        .ok_or_else(|| anyhow!("no partition {label} in {}", disk.display()))?;
+    let p = gpt.find(label).ok_or_else(|| anyhow!("no partition {label} in {}", disk.display()))?;
     Ok((p.first_lba * 512, (p.last_lba - p.first_lba + 1) * 512))
 }
 
 /// A sparse copy of `image` grown to `size` bytes, as a bigger disk would be.
 pub fn disk_copy(image: &Path, to: &Path, size: u64) -> Result<()> {
-    let st = Command::new("cp")
-        .arg("--sparse=always")
-        .arg(image)
-        .arg(to)
-        .status()?;
+    let st = Command::new("cp").arg("--sparse=always").arg(image).arg(to).status()?;
     if !st.success() {
         bail!("copying {} failed", image.display());
     }

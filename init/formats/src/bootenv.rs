@@ -75,10 +75,7 @@ impl EnvBlock {
                 p = next_line(body, p);
                 continue;
             }
-            let malformed = |at: usize, reason| BootEnvError::Malformed {
-                offset: base + at,
-                reason,
-            };
+            let malformed = |at: usize, reason| BootEnvError::Malformed { offset: base + at, reason };
             let eq = body[p..]
                 .iter()
                 .position(|&c| c == b'=' || c == b'\n')
@@ -95,9 +92,7 @@ impl EnvBlock {
                     None => return Err(malformed(q, "last line has no newline")),
                     Some(b'\n') => break,
                     Some(b'\\') => {
-                        let &c = body
-                            .get(q + 1)
-                            .ok_or_else(|| malformed(q, "lone '\\' at end"))?;
+                        let &c = body.get(q + 1).ok_or_else(|| malformed(q, "lone '\\' at end"))?;
                         value.push(c);
                         q += 2;
                     }
@@ -140,24 +135,17 @@ impl EnvBlock {
 
     /// The value of `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.vars
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.vars.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 
     /// Sets `name` to `value`, in place if it exists, else at the end.
     /// Names are ASCII letters, digits and `_`; values may hold anything but NUL.
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), BootEnvError> {
         if name.is_empty() || !name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_') {
-            return Err(BootEnvError::BadName {
-                name: name.to_owned(),
-            });
+            return Err(BootEnvError::BadName { name: name.to_owned() });
         }
         if value.contains('\0') {
-            return Err(BootEnvError::BadValue {
-                name: name.to_owned(),
-            });
+            return Err(BootEnvError::BadValue { name: name.to_owned() });
         }
         self.insert(name.to_owned(), value.to_owned());
         Ok(())
@@ -196,9 +184,8 @@ fn next_line(body: &[u8], mut p: usize) -> usize {
 }
 
 fn utf8(bytes: &[u8], offset: usize) -> Result<String, BootEnvError> {
-    String::from_utf8(bytes.to_vec()).map_err(|e| BootEnvError::NotUtf8 {
-        offset: offset + e.utf8_error().valid_up_to(),
-    })
+    String::from_utf8(bytes.to_vec())
+        .map_err(|e| BootEnvError::NotUtf8 { offset: offset + e.utf8_error().valid_up_to() })
 }
 
 /// One of the two root slots.
@@ -261,9 +248,7 @@ impl FromStr for Slot {
         match s {
             "a" | "A" => Ok(Slot::A),
             "b" | "B" => Ok(Slot::B),
-            _ => Err(ParseSlotError {
-                value: s.to_owned(),
-            }),
+            _ => Err(ParseSlotError { value: s.to_owned() }),
         }
     }
 }
@@ -282,11 +267,7 @@ pub struct BootState {
 impl Default for BootState {
     /// A fresh image: slot A, nothing on trial.
     fn default() -> BootState {
-        BootState {
-            active: Slot::A,
-            trial: None,
-            tries_left: 0,
-        }
+        BootState { active: Slot::A, trial: None, tries_left: 0 }
     }
 }
 
@@ -294,9 +275,7 @@ impl BootState {
     /// Reads the state. `lichen_active` is required; a missing or empty
     /// `lichen_trial` means no trial, a missing or empty `lichen_tries` 0.
     pub fn from_env(env: &EnvBlock) -> Result<BootState, BootEnvError> {
-        let active = env
-            .get(VAR_ACTIVE)
-            .ok_or(BootEnvError::Missing { var: VAR_ACTIVE })?;
+        let active = env.get(VAR_ACTIVE).ok_or(BootEnvError::Missing { var: VAR_ACTIVE })?;
         let active = parse_slot(VAR_ACTIVE, active)?;
         let trial = match env.get(VAR_TRIAL).unwrap_or("") {
             "" => None,
@@ -304,16 +283,12 @@ impl BootState {
         };
         let tries_left = match env.get(VAR_TRIES).unwrap_or("") {
             "" => 0,
-            t if t.bytes().all(|c| c.is_ascii_digit()) => t
-                .parse()
-                .map_err(|_| BootEnvError::BadTries { value: t.into() })?,
+            t if t.bytes().all(|c| c.is_ascii_digit()) => {
+                t.parse().map_err(|_| BootEnvError::BadTries { value: t.into() })?
+            }
             t => return Err(BootEnvError::BadTries { value: t.into() }),
         };
-        Ok(BootState {
-            active,
-            trial,
-            tries_left,
-        })
+        Ok(BootState { active, trial, tries_left })
     }
 
     /// Writes the three variables, leaving any others alone.
@@ -368,10 +343,7 @@ impl BootState {
 }
 
 fn parse_slot(var: &'static str, value: &str) -> Result<Slot, BootEnvError> {
-    value.parse().map_err(|_| BootEnvError::BadSlot {
-        var,
-        value: value.to_owned(),
-    })
+    value.parse().map_err(|_| BootEnvError::BadSlot { var, value: value.to_owned() })
 }
 
 #[cfg(test)]
@@ -392,11 +364,7 @@ mod tests {
     }
 
     fn state(active: Slot, trial: Option<Slot>, tries_left: u32) -> BootState {
-        BootState {
-            active,
-            trial,
-            tries_left,
-        }
+        BootState { active, trial, tries_left }
     }
 
     #[test]
@@ -414,10 +382,7 @@ mod tests {
                 ("weird", "back\\slash\nnew line"),
             ]
         );
-        assert_eq!(
-            BootState::from_env(&env).unwrap(),
-            state(Slot::A, Some(Slot::B), 3)
-        );
+        assert_eq!(BootState::from_env(&env).unwrap(), state(Slot::A, Some(Slot::B), 3));
         // Writing it back reproduces grub-editenv's bytes after its warning
         // comment, which is not kept.
         let ours = env.to_bytes().unwrap();
@@ -443,10 +408,7 @@ mod tests {
     #[test]
     fn block_is_exactly_1024_bytes() {
         let empty = EnvBlock::new().to_bytes().unwrap();
-        assert_eq!(
-            empty.as_slice(),
-            padded("# GRUB Environment Block\n").as_slice()
-        );
+        assert_eq!(empty.as_slice(), padded("# GRUB Environment Block\n").as_slice());
 
         // Header (25) + "v=" (2) + value + "\n" (1) fills the block exactly.
         let mut env = EnvBlock::new();
@@ -456,12 +418,7 @@ mod tests {
         assert_eq!(EnvBlock::parse(&full).unwrap(), env);
 
         env.set("v", &"x".repeat(BLOCK_SIZE - 27)).unwrap();
-        assert_eq!(
-            env.to_bytes(),
-            Err(BootEnvError::TooLarge {
-                size: BLOCK_SIZE + 1
-            })
-        );
+        assert_eq!(env.to_bytes(), Err(BootEnvError::TooLarge { size: BLOCK_SIZE + 1 }));
         // Escapes count: 498 newlines take 996 bytes.
         env.set("v", &"\n".repeat(499)).unwrap();
         assert!(matches!(env.to_bytes(), Err(BootEnvError::TooLarge { .. })));
@@ -473,40 +430,24 @@ mod tests {
         env.set("one", "1").unwrap();
         env.set("two", "2").unwrap();
         env.set("one", "uno").unwrap();
-        assert_eq!(
-            env.iter().collect::<Vec<_>>(),
-            [("one", "uno"), ("two", "2")]
-        );
+        assert_eq!(env.iter().collect::<Vec<_>>(), [("one", "uno"), ("two", "2")]);
         assert_eq!(env.remove("one"), Some("uno".into()));
         assert_eq!(env.remove("one"), None);
         assert_eq!(env.get("one"), None);
         let text = env.to_bytes().unwrap();
         assert!(text.starts_with(b"# GRUB Environment Block\ntwo=2\n#"));
         for bad in ["", "a=b", "a\nb", "#a", "a-b", "ä"] {
-            assert_eq!(
-                env.set(bad, "v"),
-                Err(BootEnvError::BadName { name: bad.into() })
-            );
+            assert_eq!(env.set(bad, "v"), Err(BootEnvError::BadName { name: bad.into() }));
         }
-        assert!(matches!(
-            env.set("n", "a\0b"),
-            Err(BootEnvError::BadValue { .. })
-        ));
+        assert!(matches!(env.set("n", "a\0b"), Err(BootEnvError::BadValue { .. })));
     }
 
     #[test]
     fn parse_rejects_broken_blocks() {
         assert_eq!(EnvBlock::parse(b""), Err(BootEnvError::BadHeader));
-        assert_eq!(
-            EnvBlock::parse(&padded("# GRUB Environment Blok\n")),
-            Err(BootEnvError::BadHeader)
-        );
+        assert_eq!(EnvBlock::parse(&padded("# GRUB Environment Blok\n")), Err(BootEnvError::BadHeader));
         let cases = [
-            (
-                "# GRUB Environment Block\nnoequals\n",
-                25,
-                "line has no '='",
-            ),
+            ("# GRUB Environment Block\nnoequals\n", 25, "line has no '='"),
             ("# GRUB Environment Block\n=v\n", 25, "empty variable name"),
             ("# GRUB Environment Block\n\n", 25, "line has no '='"),
         ];
@@ -520,20 +461,14 @@ mod tests {
         // Zeroed storage after the variables, as from a bad write.
         let mut bytes = b"# GRUB Environment Block\na=1\n".to_vec();
         bytes.resize(BLOCK_SIZE, 0);
-        assert!(matches!(
-            EnvBlock::parse(&bytes),
-            Err(BootEnvError::Malformed { offset: 29, .. })
-        ));
+        assert!(matches!(EnvBlock::parse(&bytes), Err(BootEnvError::Malformed { offset: 29, .. })));
         assert!(matches!(
             EnvBlock::parse(b"# GRUB Environment Block\na=1"),
             Err(BootEnvError::Malformed { .. })
         ));
         let mut bytes = padded("# GRUB Environment Block\na=?\n");
         bytes[27] = 0xff;
-        assert_eq!(
-            EnvBlock::parse(&bytes),
-            Err(BootEnvError::NotUtf8 { offset: 27 })
-        );
+        assert_eq!(EnvBlock::parse(&bytes), Err(BootEnvError::NotUtf8 { offset: 27 }));
     }
 
     #[test]
@@ -552,17 +487,11 @@ mod tests {
         assert_eq!(Slot::B.to_string(), "b");
         assert_eq!("B".parse::<Slot>(), Ok(Slot::B));
         assert_eq!("a".parse::<Slot>(), Ok(Slot::A));
-        assert_eq!(
-            "c".parse::<Slot>(),
-            Err(ParseSlotError { value: "c".into() })
-        );
+        assert_eq!("c".parse::<Slot>(), Err(ParseSlotError { value: "c".into() }));
         assert!(" a".parse::<Slot>().is_err());
         assert_eq!(Slot::A.other(), Slot::B);
         assert_eq!(Slot::B.other(), Slot::A);
-        assert_eq!(
-            (Slot::A.root_label(), Slot::B.root_label()),
-            ("ROOT-A", "ROOT-B")
-        );
+        assert_eq!((Slot::A.root_label(), Slot::B.root_label()), ("ROOT-A", "ROOT-B"));
         assert_eq!((Slot::A.dir(), Slot::B.dir()), ("slot-a", "slot-b"));
     }
 
@@ -598,24 +527,16 @@ mod tests {
         assert_eq!(env(&[]), Err(BootEnvError::Missing { var: VAR_ACTIVE }));
         assert_eq!(
             env(&[(VAR_ACTIVE, "c")]),
-            Err(BootEnvError::BadSlot {
-                var: VAR_ACTIVE,
-                value: "c".into()
-            })
+            Err(BootEnvError::BadSlot { var: VAR_ACTIVE, value: "c".into() })
         );
         assert_eq!(
             env(&[(VAR_ACTIVE, "a"), (VAR_TRIAL, "x")]),
-            Err(BootEnvError::BadSlot {
-                var: VAR_TRIAL,
-                value: "x".into()
-            })
+            Err(BootEnvError::BadSlot { var: VAR_TRIAL, value: "x".into() })
         );
         for tries in ["-1", "+1", "three", "99999999999", " 1"] {
             assert_eq!(
                 env(&[(VAR_ACTIVE, "a"), (VAR_TRIES, tries)]),
-                Err(BootEnvError::BadTries {
-                    value: tries.into()
-                })
+                Err(BootEnvError::BadTries { value: tries.into() })
             );
         }
         assert_eq!(env(&[(VAR_ACTIVE, "B")]), Ok(state(Slot::B, None, 0)));

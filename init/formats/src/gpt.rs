@@ -50,13 +50,9 @@ pub enum GptError {
     BadSignature { lba: u64 },
     #[error("bad GPT header at LBA {lba}: {reason}")]
     BadHeader { lba: u64, reason: &'static str },
-    #[error(
-        "GPT header CRC mismatch at LBA {lba}: stored {expected:#010x}, computed {found:#010x}"
-    )]
+    #[error("GPT header CRC mismatch at LBA {lba}: stored {expected:#010x}, computed {found:#010x}")]
     HeaderCrc { lba: u64, expected: u32, found: u32 },
-    #[error(
-        "partition entries CRC mismatch at LBA {lba}: stored {expected:#010x}, computed {found:#010x}"
-    )]
+    #[error("partition entries CRC mismatch at LBA {lba}: stored {expected:#010x}, computed {found:#010x}")]
     EntriesCrc { lba: u64, expected: u32, found: u32 },
     #[error("bad table layout: {reason}")]
     BadLayout { reason: &'static str },
@@ -73,21 +69,11 @@ pub enum GptError {
     #[error("partition {name:?} has the all-zero type GUID, which marks an unused entry")]
     EmptyType { name: String },
     #[error("partition {name:?} ends at LBA {last_lba} before it starts at LBA {first_lba}")]
-    BadRange {
-        name: String,
-        first_lba: u64,
-        last_lba: u64,
-    },
+    BadRange { name: String, first_lba: u64, last_lba: u64 },
     #[error(
         "partition {name:?} spans LBA {first_lba}..={last_lba}, outside the usable LBA {first_usable}..={last_usable}"
     )]
-    OutOfBounds {
-        name: String,
-        first_lba: u64,
-        last_lba: u64,
-        first_usable: u64,
-        last_usable: u64,
-    },
+    OutOfBounds { name: String, first_lba: u64, last_lba: u64, first_usable: u64, last_usable: u64 },
     #[error("partitions {a:?} and {b:?} overlap")]
     Overlap { a: String, b: String },
     #[error("partition table is full ({max} entries)")]
@@ -119,8 +105,8 @@ impl Guid {
     pub const fn from_u128(v: u128) -> Guid {
         let b = v.to_be_bytes();
         Guid([
-            b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6], b[8], b[9], b[10], b[11], b[12], b[13],
-            b[14], b[15],
+            b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+            b[15],
         ])
     }
 
@@ -128,8 +114,8 @@ impl Guid {
     pub const fn to_u128(self) -> u128 {
         let d = self.0;
         u128::from_be_bytes([
-            d[3], d[2], d[1], d[0], d[5], d[4], d[7], d[6], d[8], d[9], d[10], d[11], d[12], d[13],
-            d[14], d[15],
+            d[3], d[2], d[1], d[0], d[5], d[4], d[7], d[6], d[8], d[9], d[10], d[11], d[12], d[13], d[14],
+            d[15],
         ])
     }
 
@@ -148,12 +134,7 @@ impl Guid {
         const PRIME: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013b;
         let seed_len = u64::try_from(seed.len()).unwrap_or(u64::MAX);
         let mut h = OFFSET;
-        for &byte in seed_len
-            .to_le_bytes()
-            .iter()
-            .chain(seed)
-            .chain(label.as_bytes())
-        {
+        for &byte in seed_len.to_le_bytes().iter().chain(seed).chain(label.as_bytes()) {
             h = (h ^ u128::from(byte)).wrapping_mul(PRIME);
         }
         let [lo, hi] = split_u128(h);
@@ -247,21 +228,15 @@ impl Partition {
 
     /// Size in sectors (0 if `last_lba < first_lba`).
     pub fn sectors(&self) -> u64 {
-        self.last_lba
-            .saturating_add(1)
-            .saturating_sub(self.first_lba)
+        self.last_lba.saturating_add(1).saturating_sub(self.first_lba)
     }
 
     fn check_name(&self) -> Result<(), GptError> {
         if self.name.contains('\0') {
-            return Err(GptError::NameHasNul {
-                name: self.name.clone(),
-            });
+            return Err(GptError::NameHasNul { name: self.name.clone() });
         }
         if self.name.encode_utf16().count() > NAME_UNITS {
-            return Err(GptError::NameTooLong {
-                name: self.name.clone(),
-            });
+            return Err(GptError::NameTooLong { name: self.name.clone() });
         }
         Ok(())
     }
@@ -341,18 +316,13 @@ impl Gpt {
     pub fn add(&mut self, p: Partition) -> Result<(), GptError> {
         self.check_partition(&p)?;
         if let Some(q) = self.partitions.iter().find(|q| p.overlaps(q)) {
-            return Err(GptError::Overlap {
-                a: q.name.clone(),
-                b: p.name,
-            });
+            return Err(GptError::Overlap { a: q.name.clone(), b: p.name });
         }
         if !p.name.is_empty() && self.find(&p.name).is_some() {
             return Err(GptError::DuplicateName { name: p.name });
         }
         if self.partitions.len() >= usize_of(u64::from(self.num_entries)) {
-            return Err(GptError::TableFull {
-                max: self.num_entries,
-            });
+            return Err(GptError::TableFull { max: self.num_entries });
         }
         self.partitions.push(p);
         Ok(())
@@ -393,12 +363,7 @@ impl Gpt {
 
         let mut primary = vec![0u8; usize_of(2 + entry_sectors) * sector];
         primary[..512].copy_from_slice(&protective_mbr(last_lba));
-        primary[sector..sector + HEADER_SIZE].copy_from_slice(&self.header(
-            1,
-            last_lba,
-            2,
-            entries_crc,
-        ));
+        primary[sector..sector + HEADER_SIZE].copy_from_slice(&self.header(1, last_lba, 2, entries_crc));
         primary[2 * sector..2 * sector + entries.len()].copy_from_slice(&entries);
 
         let mut backup = vec![0u8; usize_of(1 + entry_sectors) * sector];
@@ -411,11 +376,7 @@ impl Gpt {
             entries_crc,
         ));
 
-        Ok(GptBytes {
-            primary,
-            backup,
-            backup_offset: backup_entry_lba * self.sector_size,
-        })
+        Ok(GptBytes { primary, backup, backup_offset: backup_entry_lba * self.sector_size })
     }
 
     /// Parses the primary table from the first bytes of a disk (at least
@@ -425,10 +386,8 @@ impl Gpt {
         check_sector_size(sector_size)?;
         let sector = usize_of(sector_size);
         let have = u64::try_from(head.len()).unwrap_or(u64::MAX);
-        let header_bytes = head.get(sector..2 * sector).ok_or(GptError::Truncated {
-            need: 2 * sector_size,
-            have,
-        })?;
+        let header_bytes =
+            head.get(sector..2 * sector).ok_or(GptError::Truncated { need: 2 * sector_size, have })?;
         let h = Header::read(header_bytes, 1)?;
         if h.my_lba != 1 {
             return Err(h.bad("header does not point at itself"));
@@ -439,20 +398,15 @@ impl Gpt {
         }
         let start = h.entry_lba * sector_size;
         let end = start + h.array_len();
-        let array = head
-            .get(usize_of(start)..usize_of(end))
-            .ok_or(GptError::Truncated { need: end, have })?;
+        let array =
+            head.get(usize_of(start)..usize_of(end)).ok_or(GptError::Truncated { need: end, have })?;
         h.into_gpt(array, sector_size)
     }
 
     /// Parses the backup table from the last bytes of a disk of
     /// `disk_size_bytes` (at least the backup entry array and header, see
     /// [`Gpt::tail_len`]), for recovery when the primary is damaged.
-    pub fn parse_backup(
-        tail: &[u8],
-        sector_size: u64,
-        disk_size_bytes: u64,
-    ) -> Result<Gpt, GptError> {
+    pub fn parse_backup(tail: &[u8], sector_size: u64, disk_size_bytes: u64) -> Result<Gpt, GptError> {
         check_sector_size(sector_size)?;
         let have = u64::try_from(tail.len()).unwrap_or(u64::MAX);
         let disk_sectors = disk_size_bytes / sector_size;
@@ -473,10 +427,7 @@ impl Gpt {
             return Err(h.bad("entry array overlaps the header or the usable area"));
         }
         if h.entry_lba < tail_lba {
-            return Err(GptError::Truncated {
-                need: (disk_sectors - h.entry_lba) * sector_size,
-                have,
-            });
+            return Err(GptError::Truncated { need: (disk_sectors - h.entry_lba) * sector_size, have });
         }
         let start = (h.entry_lba - tail_lba) * sector_size;
         let array = &tail[usize_of(start)..usize_of(start + h.array_len())];
@@ -494,17 +445,12 @@ impl Gpt {
             .partitions
             .iter()
             .position(|p| p.name == name)
-            .ok_or_else(|| GptError::NotFound {
-                name: name.to_owned(),
-            })?;
+            .ok_or_else(|| GptError::NotFound { name: name.to_owned() })?;
         let part = &self.partitions[index];
         if let Some(last) = self.partitions.iter().max_by_key(|p| p.last_lba)
             && last.last_lba > part.last_lba
         {
-            return Err(GptError::NotLast {
-                name: name.to_owned(),
-                last: last.name.clone(),
-            });
+            return Err(GptError::NotLast { name: name.to_owned(), last: last.name.clone() });
         }
         let new_last_usable = self.last_usable_for(disk_size_bytes)?;
         if new_last_usable < part.last_lba {
@@ -550,9 +496,7 @@ impl Gpt {
 
     /// Bytes of the smallest disk whose last usable LBA is `last_usable`.
     fn disk_bytes_for(&self, last_usable: u64) -> u64 {
-        last_usable
-            .saturating_add(2 + self.entry_sectors())
-            .saturating_mul(self.sector_size)
+        last_usable.saturating_add(2 + self.entry_sectors()).saturating_mul(self.sector_size)
     }
 
     fn check_layout(&self) -> Result<(), GptError> {
@@ -579,9 +523,7 @@ impl Gpt {
     fn check_partition(&self, p: &Partition) -> Result<(), GptError> {
         p.check_name()?;
         if p.type_guid.is_zero() {
-            return Err(GptError::EmptyType {
-                name: p.name.clone(),
-            });
+            return Err(GptError::EmptyType { name: p.name.clone() });
         }
         if p.last_lba < p.first_lba {
             return Err(GptError::BadRange {
@@ -607,10 +549,7 @@ impl Gpt {
         for (i, p) in self.partitions.iter().enumerate() {
             self.check_partition(p)?;
             if let Some(q) = self.partitions[..i].iter().find(|q| p.overlaps(q)) {
-                return Err(GptError::Overlap {
-                    a: q.name.clone(),
-                    b: p.name.clone(),
-                });
+                return Err(GptError::Overlap { a: q.name.clone(), b: p.name.clone() });
             }
         }
         Ok(())
@@ -625,24 +564,14 @@ impl Gpt {
             entry[32..40].copy_from_slice(&p.first_lba.to_le_bytes());
             entry[40..48].copy_from_slice(&p.last_lba.to_le_bytes());
             entry[48..56].copy_from_slice(&p.attributes.to_le_bytes());
-            for (unit, out) in p
-                .name
-                .encode_utf16()
-                .zip(entry[56..128].chunks_exact_mut(2))
-            {
+            for (unit, out) in p.name.encode_utf16().zip(entry[56..128].chunks_exact_mut(2)) {
                 out.copy_from_slice(&unit.to_le_bytes());
             }
         }
         array
     }
 
-    fn header(
-        &self,
-        my_lba: u64,
-        alternate_lba: u64,
-        entry_lba: u64,
-        entries_crc: u32,
-    ) -> [u8; 92] {
+    fn header(&self, my_lba: u64, alternate_lba: u64, entry_lba: u64, entries_crc: u32) -> [u8; 92] {
         let mut h = [0u8; HEADER_SIZE];
         h[0..8].copy_from_slice(SIGNATURE);
         h[8..12].copy_from_slice(&REVISION.to_le_bytes());
@@ -691,11 +620,7 @@ impl Header {
         copy[16..20].fill(0);
         let found = crc32fast::hash(&copy);
         if expected != found {
-            return Err(GptError::HeaderCrc {
-                lba,
-                expected,
-                found,
-            });
+            return Err(GptError::HeaderCrc { lba, expected, found });
         }
         if le_u32(sector, 8) >> 16 != 1 {
             return Err(bad("unsupported revision"));
@@ -727,10 +652,7 @@ impl Header {
     }
 
     fn bad(&self, reason: &'static str) -> GptError {
-        GptError::BadHeader {
-            lba: self.lba,
-            reason,
-        }
+        GptError::BadHeader { lba: self.lba, reason }
     }
 
     fn array_len(&self) -> u64 {
@@ -741,11 +663,7 @@ impl Header {
     fn into_gpt(self, array: &[u8], sector_size: u64) -> Result<Gpt, GptError> {
         let found = crc32fast::hash(array);
         if found != self.entries_crc {
-            return Err(GptError::EntriesCrc {
-                lba: self.entry_lba,
-                expected: self.entries_crc,
-                found,
-            });
+            return Err(GptError::EntriesCrc { lba: self.entry_lba, expected: self.entries_crc, found });
         }
         let mut partitions = Vec::new();
         let mut seen_empty = false;
@@ -764,8 +682,7 @@ impl Header {
                 .map(|b| u16::from_le_bytes([b[0], b[1]]))
                 .take_while(|&u| u != 0)
                 .collect();
-            let name =
-                String::from_utf16(&units).map_err(|_| GptError::BadNameEncoding { slot })?;
+            let name = String::from_utf16(&units).map_err(|_| GptError::BadNameEncoding { slot })?;
             partitions.push(Partition {
                 type_guid,
                 unique_guid: Guid(entry[16..32].try_into().unwrap_or_default()),
@@ -880,23 +797,11 @@ mod tests {
         assert_eq!(esp.to_string(), "C12A7328-F81F-11D2-BA4B-00A0C93EC93B");
         assert_eq!(
             esp.0,
-            [
-                0x28, 0x73, 0x2A, 0xC1, 0x1F, 0xF8, 0xD2, 0x11, 0xBA, 0x4B, 0x00, 0xA0, 0xC9, 0x3E,
-                0xC9, 0x3B
-            ]
+            [0x28, 0x73, 0x2A, 0xC1, 0x1F, 0xF8, 0xD2, 0x11, 0xBA, 0x4B, 0x00, 0xA0, 0xC9, 0x3E, 0xC9, 0x3B]
         );
-        assert_eq!(
-            "c12a7328-f81f-11d2-ba4b-00a0c93ec93b".parse::<Guid>(),
-            Ok(esp)
-        );
-        assert_eq!(
-            Guid::LINUX_FS.to_string(),
-            "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
-        );
-        assert_eq!(
-            Guid::BASIC_DATA.to_string(),
-            "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7"
-        );
+        assert_eq!("c12a7328-f81f-11d2-ba4b-00a0c93ec93b".parse::<Guid>(), Ok(esp));
+        assert_eq!(Guid::LINUX_FS.to_string(), "0FC63DAF-8483-4772-8E79-3D69D8477DE4");
+        assert_eq!(Guid::BASIC_DATA.to_string(), "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7");
         for bad in [
             "",
             "C12A7328F81F11D2BA4B00A0C93EC93B",
@@ -905,10 +810,7 @@ mod tests {
             "{C12A7328-F81F-11D2-BA4B-00A0C93EC93B}",
             "C12A7328-F81F-11D2-BA4B-00A0C93EC9é",
         ] {
-            assert!(
-                matches!(bad.parse::<Guid>(), Err(GptError::BadGuid { .. })),
-                "{bad}"
-            );
+            assert!(matches!(bad.parse::<Guid>(), Err(GptError::BadGuid { .. })), "{bad}");
         }
     }
 
@@ -939,16 +841,10 @@ mod tests {
         // A trailing partial sector is not part of the disk.
         let gpt = Gpt::new(Guid::ZERO, 512, GIB + 100).unwrap();
         assert_eq!(gpt.last_usable_lba, GIB / 512 - 34);
-        assert_eq!(
-            Gpt::new(Guid::ZERO, 1000, GIB),
-            Err(GptError::BadSectorSize { size: 1000 })
-        );
+        assert_eq!(Gpt::new(Guid::ZERO, 1000, GIB), Err(GptError::BadSectorSize { size: 1000 }));
         assert_eq!(
             Gpt::new(Guid::ZERO, 512, 67 * 512),
-            Err(GptError::DiskTooSmall {
-                size: 67 * 512,
-                need: 68 * 512
-            })
+            Err(GptError::DiskTooSmall { size: 67 * 512, need: 68 * 512 })
         );
         assert!(Gpt::new(Guid::ZERO, 512, 68 * 512).is_ok());
     }
@@ -974,10 +870,7 @@ mod tests {
         assert_eq!(&primary[..8], b"EFI PART");
         assert_eq!((le_u64(primary, 24), le_u64(primary, 32)), (1, last_lba));
         assert_eq!((le_u64(backup, 24), le_u64(backup, 32)), (last_lba, 1));
-        assert_eq!(
-            (le_u64(primary, 72), le_u64(backup, 72)),
-            (2, last_lba - 32)
-        );
+        assert_eq!((le_u64(primary, 72), le_u64(backup, 72)), (2, last_lba - 32));
         assert_eq!(gpt.serialize(GIB).unwrap(), bytes, "not deterministic");
 
         assert_eq!(Gpt::parse(&bytes.primary, 512).unwrap(), gpt);
@@ -999,38 +892,26 @@ mod tests {
         assert_eq!(Gpt::parse(&bytes.primary, 4096).unwrap(), gpt);
         assert_eq!(Gpt::parse_backup(&bytes.backup, 4096, GIB).unwrap(), gpt);
         // Read with the wrong sector size, the header is not where expected.
-        assert_eq!(
-            Gpt::parse(&bytes.primary, 512),
-            Err(GptError::BadSignature { lba: 1 })
-        );
+        assert_eq!(Gpt::parse(&bytes.primary, 512), Err(GptError::BadSignature { lba: 1 }));
     }
 
     #[test]
     fn reads_and_rewrites_an_sfdisk_table_byte_for_byte() {
         let size = 16 * MIB;
         let gpt = Gpt::parse(SFDISK_HEAD, 512).unwrap();
-        assert_eq!(
-            gpt.disk_guid.to_string(),
-            "8F3C1D2A-5B6E-4A7F-9C0D-1E2F3A4B5C6D"
-        );
+        assert_eq!(gpt.disk_guid.to_string(), "8F3C1D2A-5B6E-4A7F-9C0D-1E2F3A4B5C6D");
         let names: Vec<&str> = gpt.partitions.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["EFI", "ROOT-A", "Wurzel-ß-€", "DATA"]);
         let root = gpt.find("ROOT-A").unwrap();
         assert_eq!((root.first_lba, root.last_lba), (6144, 14335));
         assert_eq!(root.attributes, Partition::ATTR_LEGACY_BIOS_BOOTABLE);
-        assert_eq!(
-            root.unique_guid.to_string(),
-            "21111111-2222-4333-8444-555555555555"
-        );
+        assert_eq!(root.unique_guid.to_string(), "21111111-2222-4333-8444-555555555555");
         assert_eq!(gpt.partitions[0].type_guid, Guid::EFI_SYSTEM);
         assert_eq!(gpt.number("DATA"), Some(4));
         assert_eq!(Gpt::parse_backup(SFDISK_TAIL, 512, size).unwrap(), gpt);
 
         let bytes = gpt.serialize(size).unwrap();
-        assert!(
-            bytes.primary == SFDISK_HEAD,
-            "primary differs from sfdisk's"
-        );
+        assert!(bytes.primary == SFDISK_HEAD, "primary differs from sfdisk's");
         assert!(bytes.backup == SFDISK_TAIL, "backup differs from sfdisk's");
         assert_eq!(bytes.backup_offset, size - SFDISK_TAIL.len() as u64);
     }
@@ -1041,40 +922,25 @@ mod tests {
 
         let mut head = bytes.primary.clone();
         head[512 + 40] ^= 1; // first usable LBA
-        assert!(matches!(
-            Gpt::parse(&head, 512),
-            Err(GptError::HeaderCrc { lba: 1, .. })
-        ));
+        assert!(matches!(Gpt::parse(&head, 512), Err(GptError::HeaderCrc { lba: 1, .. })));
 
         let mut head = bytes.primary.clone();
         head[2 * 512 + 128 + 60] ^= 1; // a letter of ROOT-A's name
-        assert!(matches!(
-            Gpt::parse(&head, 512),
-            Err(GptError::EntriesCrc { lba: 2, .. })
-        ));
+        assert!(matches!(Gpt::parse(&head, 512), Err(GptError::EntriesCrc { lba: 2, .. })));
 
         let mut head = bytes.primary.clone();
         head[512] = b'X';
-        assert_eq!(
-            Gpt::parse(&head, 512),
-            Err(GptError::BadSignature { lba: 1 })
-        );
+        assert_eq!(Gpt::parse(&head, 512), Err(GptError::BadSignature { lba: 1 }));
 
         // A damaged primary leaves the backup readable.
         let mut tail = bytes.backup.clone();
         assert_eq!(Gpt::parse_backup(&tail, 512, GIB).unwrap(), image(512, GIB));
         tail[100] ^= 0x80;
-        assert!(matches!(
-            Gpt::parse_backup(&tail, 512, GIB),
-            Err(GptError::EntriesCrc { .. })
-        ));
+        assert!(matches!(Gpt::parse_backup(&tail, 512, GIB), Err(GptError::EntriesCrc { .. })));
         // The backup is only found at the very end of the disk.
         assert_eq!(
             Gpt::parse_backup(&bytes.backup, 512, 2 * GIB),
-            Err(GptError::BadHeader {
-                lba: 2 * GIB / 512 - 1,
-                reason: "header does not point at itself"
-            })
+            Err(GptError::BadHeader { lba: 2 * GIB / 512 - 1, reason: "header does not point at itself" })
         );
     }
 
@@ -1083,24 +949,15 @@ mod tests {
         let bytes = image(512, GIB).serialize(GIB).unwrap();
         assert_eq!(
             Gpt::parse(&bytes.primary[..700], 512),
-            Err(GptError::Truncated {
-                need: 1024,
-                have: 700
-            })
+            Err(GptError::Truncated { need: 1024, have: 700 })
         );
         assert_eq!(
             Gpt::parse(&bytes.primary[..2048], 512),
-            Err(GptError::Truncated {
-                need: 34 * 512,
-                have: 2048
-            })
+            Err(GptError::Truncated { need: 34 * 512, have: 2048 })
         );
         assert_eq!(
             Gpt::parse_backup(&bytes.backup[16 * 512..], 512, GIB),
-            Err(GptError::Truncated {
-                need: 33 * 512,
-                have: 17 * 512
-            })
+            Err(GptError::Truncated { need: 33 * 512, have: 17 * 512 })
         );
         assert_eq!(Gpt::head_len(512), 34 * 512);
         assert_eq!(Gpt::tail_len(512), 33 * 512);
@@ -1117,10 +974,7 @@ mod tests {
         let mut head = image(512, GIB).serialize(GIB).unwrap().primary;
         head[2 * 512 + 128 + 56..2 * 512 + 128 + 58].copy_from_slice(&0xD800u16.to_le_bytes());
         refresh_crcs(&mut head, 512);
-        assert_eq!(
-            Gpt::parse(&head, 512),
-            Err(GptError::BadNameEncoding { slot: 1 })
-        );
+        assert_eq!(Gpt::parse(&head, 512), Err(GptError::BadNameEncoding { slot: 1 }));
     }
 
     #[test]
@@ -1130,13 +984,7 @@ mod tests {
         let at = 2 * 512 + 2 * 128 + 32;
         head[at..at + 8].copy_from_slice(&(100u64 * 2048).to_le_bytes());
         refresh_crcs(&mut head, 512);
-        assert_eq!(
-            Gpt::parse(&head, 512),
-            Err(GptError::Overlap {
-                a: "ROOT-A".into(),
-                b: "ROOT-B".into()
-            })
-        );
+        assert_eq!(Gpt::parse(&head, 512), Err(GptError::Overlap { a: "ROOT-A".into(), b: "ROOT-B".into() }));
     }
 
     #[test]
@@ -1145,10 +993,7 @@ mod tests {
         let last = gpt.last_usable_lba;
         assert_eq!(
             gpt.add(part("X", 330 * 2048, 700 * 2048)),
-            Err(GptError::Overlap {
-                a: "ROOT-B".into(),
-                b: "X".into()
-            })
+            Err(GptError::Overlap { a: "ROOT-B".into(), b: "X".into() })
         );
         assert_eq!(
             gpt.add(part("X", last, last + 1)),
@@ -1160,27 +1005,16 @@ mod tests {
                 last_usable: last
             })
         );
-        assert!(matches!(
-            gpt.add(part("X", 33, 40)),
-            Err(GptError::OutOfBounds { .. })
-        ));
-        assert!(matches!(
-            gpt.add(part("X", 700 * 2048, 699 * 2048)),
-            Err(GptError::BadRange { .. })
-        ));
+        assert!(matches!(gpt.add(part("X", 33, 40)), Err(GptError::OutOfBounds { .. })));
+        assert!(matches!(gpt.add(part("X", 700 * 2048, 699 * 2048)), Err(GptError::BadRange { .. })));
         assert_eq!(
             gpt.add(part("DATA", 700 * 2048, 701 * 2048)),
-            Err(GptError::DuplicateName {
-                name: "DATA".into()
-            })
+            Err(GptError::DuplicateName { name: "DATA".into() })
         );
         let mut empty = part("X", 700 * 2048, 701 * 2048);
         empty.type_guid = Guid::ZERO;
         assert!(matches!(gpt.add(empty), Err(GptError::EmptyType { .. })));
-        assert!(matches!(
-            gpt.add(part("a\0b", 700 * 2048, 701 * 2048)),
-            Err(GptError::NameHasNul { .. })
-        ));
+        assert!(matches!(gpt.add(part("a\0b", 700 * 2048, 701 * 2048)), Err(GptError::NameHasNul { .. })));
         // The rejected partitions left the table as it was.
         assert_eq!(gpt, image(512, GIB));
         // Adjacent is fine.
@@ -1192,10 +1026,7 @@ mod tests {
         let mut gpt = Gpt::new(Guid::ZERO, 512, GIB).unwrap();
         let fits = "😀".repeat(18); // 36 units in 18 chars
         let too_long = format!("{fits}a");
-        assert_eq!(
-            gpt.add(part(&too_long, 2048, 4095)),
-            Err(GptError::NameTooLong { name: too_long })
-        );
+        assert_eq!(gpt.add(part(&too_long, 2048, 4095)), Err(GptError::NameTooLong { name: too_long }));
         gpt.add(part(&fits, 2048, 4095)).unwrap();
         gpt.add(part("Données-système ÄÖÜ", 4096, 8191)).unwrap();
         gpt.add(part("", 8192, 9000)).unwrap();
@@ -1212,10 +1043,7 @@ mod tests {
         for i in 0..128u64 {
             gpt.add(part(&format!("p{i}"), 2048 + i, 2048 + i)).unwrap();
         }
-        assert_eq!(
-            gpt.add(part("p128", 4096, 4096)),
-            Err(GptError::TableFull { max: 128 })
-        );
+        assert_eq!(gpt.add(part("p128", 4096, 4096)), Err(GptError::TableFull { max: 128 }));
         let bytes = gpt.serialize(GIB).unwrap();
         assert_eq!(Gpt::parse(&bytes.primary, 512).unwrap(), gpt);
     }
@@ -1223,13 +1051,7 @@ mod tests {
     #[test]
     fn serialize_refuses_a_disk_too_small_for_the_table() {
         let gpt = image(512, GIB);
-        assert_eq!(
-            gpt.serialize(GIB / 2),
-            Err(GptError::DiskTooSmall {
-                size: GIB / 2,
-                need: GIB
-            })
-        );
+        assert_eq!(gpt.serialize(GIB / 2), Err(GptError::DiskTooSmall { size: GIB / 2, need: GIB }));
         // A bigger disk is fine: the backup goes to its end.
         let bytes = gpt.serialize(2 * GIB).unwrap();
         assert_eq!(bytes.backup_offset + 33 * 512, 2 * GIB);
@@ -1286,21 +1108,10 @@ mod tests {
         let gpt = image(512, GIB);
         assert_eq!(
             gpt.grow_last("ROOT-A", 4 * GIB),
-            Err(GptError::NotLast {
-                name: "ROOT-A".into(),
-                last: "DATA".into()
-            })
+            Err(GptError::NotLast { name: "ROOT-A".into(), last: "DATA".into() })
         );
-        assert_eq!(
-            gpt.grow_last("HOME", 4 * GIB),
-            Err(GptError::NotFound {
-                name: "HOME".into()
-            })
-        );
-        assert!(matches!(
-            gpt.grow_last("DATA", 600 * MIB),
-            Err(GptError::DiskTooSmall { .. })
-        ));
+        assert_eq!(gpt.grow_last("HOME", 4 * GIB), Err(GptError::NotFound { name: "HOME".into() }));
+        assert!(matches!(gpt.grow_last("DATA", 600 * MIB), Err(GptError::DiskTooSmall { .. })));
     }
 
     fn arb_table() -> impl Strategy<Value = (Gpt, u64)> {
@@ -1323,8 +1134,7 @@ mod tests {
                 let entry_sectors = 16384 / sector;
                 let mut lba = 2 + entry_sectors;
                 let mut partitions = Vec::new();
-                for (i, (gap, len, mut type_guid, unique, attributes, name)) in
-                    parts.into_iter().enumerate()
+                for (i, (gap, len, mut type_guid, unique, attributes, name)) in parts.into_iter().enumerate()
                 {
                     type_guid[0] |= 1;
                     let first_lba = lba + gap;

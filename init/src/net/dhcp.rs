@@ -76,11 +76,8 @@ pub struct OpenSocketError {
 impl UdpDhcpSocket {
     /// Opens the client socket on `ifname`, which must be up (it needs no address).
     pub fn open(ifname: &str) -> Result<Self, OpenSocketError> {
-        let socket =
-            link::udp_socket_on_device(ifname, CLIENT_PORT).map_err(|source| OpenSocketError {
-                ifname: ifname.to_owned(),
-                source,
-            })?;
+        let socket = link::udp_socket_on_device(ifname, CLIENT_PORT)
+            .map_err(|source| OpenSocketError { ifname: ifname.to_owned(), source })?;
         Ok(Self { socket })
     }
 }
@@ -91,9 +88,7 @@ impl DhcpSocket for UdpDhcpSocket {
     }
 
     fn send_unicast(&mut self, pkt: &[u8], to: Ipv4Addr) -> io::Result<()> {
-        self.socket
-            .send_to(pkt, SocketAddrV4::new(to, SERVER_PORT))
-            .map(drop)
+        self.socket.send_to(pkt, SocketAddrV4::new(to, SERVER_PORT)).map(drop)
     }
 
     fn recv(&mut self, timeout: Duration) -> io::Result<Option<Vec<u8>>> {
@@ -107,9 +102,7 @@ impl DhcpSocket for UdpDhcpSocket {
                 Ok(Some(buf))
             }
             Err(e) => match e.kind() {
-                io::ErrorKind::WouldBlock
-                | io::ErrorKind::TimedOut
-                | io::ErrorKind::Interrupted => Ok(None),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted => Ok(None),
                 _ => Err(e),
             },
         }
@@ -144,14 +137,9 @@ impl Lease {
     /// lease) to the RFC 2131 defaults of 1/2 and 7/8 of the lease.
     pub fn from_ack(ack: &Reply, server: Ipv4Addr) -> Lease {
         let lease_time = ack.lease_time.unwrap_or(DEFAULT_LEASE_TIME);
-        let rebind_after = ack
-            .rebinding
-            .filter(|t2| *t2 <= lease_time)
-            .unwrap_or(lease_time * 7 / 8);
-        let renew_after = ack
-            .renewal
-            .filter(|t1| *t1 <= rebind_after)
-            .unwrap_or((lease_time / 2).min(rebind_after));
+        let rebind_after = ack.rebinding.filter(|t2| *t2 <= lease_time).unwrap_or(lease_time * 7 / 8);
+        let renew_after =
+            ack.renewal.filter(|t1| *t1 <= rebind_after).unwrap_or((lease_time / 2).min(rebind_after));
         Lease {
             address: ack.your_addr,
             prefix_len: prefix_len(ack.subnet_mask, ack.your_addr),
@@ -226,42 +214,23 @@ pub enum BuildError {
 
 /// A DHCPDISCOVER, with the broadcast flag so replies reach an unconfigured interface.
 pub fn build_discover(id: &Identity, xid: u32, secs: u16) -> Result<Vec<u8>, BuildError> {
-    let header = Header {
-        kind: MessageType::Discover,
-        xid,
-        secs,
-        ciaddr: Ipv4Addr::UNSPECIFIED,
-        broadcast: true,
-    };
+    let header =
+        Header { kind: MessageType::Discover, xid, secs, ciaddr: Ipv4Addr::UNSPECIFIED, broadcast: true };
     build(id, &header, [])
 }
 
 /// A DHCPREQUEST of the given kind.
-pub fn build_request(
-    id: &Identity,
-    xid: u32,
-    secs: u16,
-    request: Request,
-) -> Result<Vec<u8>, BuildError> {
+pub fn build_request(id: &Identity, xid: u32, secs: u16, request: Request) -> Result<Vec<u8>, BuildError> {
     let (ciaddr, broadcast, options) = match request {
         Request::Select { offered, server } => (
             Ipv4Addr::UNSPECIFIED,
             true,
-            vec![
-                DhcpOption::RequestedIpAddress(offered),
-                DhcpOption::ServerIdentifier(server),
-            ],
+            vec![DhcpOption::RequestedIpAddress(offered), DhcpOption::ServerIdentifier(server)],
         ),
         // With ciaddr set the server answers there, so no broadcast flag (§4.1).
         Request::Renew { address } | Request::Rebind { address } => (address, false, Vec::new()),
     };
-    let header = Header {
-        kind: MessageType::Request,
-        xid,
-        secs,
-        ciaddr,
-        broadcast,
-    };
+    let header = Header { kind: MessageType::Request, xid, secs, ciaddr, broadcast };
     build(id, &header, options)
 }
 
@@ -282,17 +251,9 @@ fn build(
         MessageType::Discover => "discover",
         _ => "request",
     };
-    let mut msg =
-        blank_request(header.xid).map_err(|source| BuildError::Header { kind, source })?;
-    let flags = if header.broadcast {
-        Flags::default().set_broadcast()
-    } else {
-        Flags::default()
-    };
-    msg.set_secs(header.secs)
-        .set_flags(flags)
-        .set_ciaddr(header.ciaddr)
-        .set_chaddr(&id.mac);
+    let mut msg = blank_request(header.xid).map_err(|source| BuildError::Header { kind, source })?;
+    let flags = if header.broadcast { Flags::default().set_broadcast() } else { Flags::default() };
+    msg.set_secs(header.secs).set_flags(flags).set_ciaddr(header.ciaddr).set_chaddr(&id.mac);
     let opts = msg.opts_mut();
     opts.insert(DhcpOption::MessageType(header.kind));
     opts.insert(DhcpOption::ClientIdentifier(id.client_id()));
@@ -304,9 +265,7 @@ fn build(
     for option in options {
         opts.insert(option);
     }
-    let mut pkt = msg
-        .to_vec()
-        .map_err(|source| BuildError::Encode { kind, source })?;
+    let mut pkt = msg.to_vec().map_err(|source| BuildError::Encode { kind, source })?;
     if pkt.len() < BOOTP_MIN_LEN {
         pkt.resize(BOOTP_MIN_LEN, 0);
     }
@@ -393,10 +352,7 @@ pub fn parse_reply(pkt: &[u8], xid: u32, mac: &[u8; 6]) -> Result<Reply, ReplyEr
         return Err(ReplyError::NotReply);
     }
     if msg.xid() != xid {
-        return Err(ReplyError::OtherTransaction {
-            expected: xid,
-            got: msg.xid(),
-        });
+        return Err(ReplyError::OtherTransaction { expected: xid, got: msg.xid() });
     }
     // Compare the raw bytes: `Message::chaddr` slices by the sender's hlen and panics
     // when that is over 16.
@@ -413,17 +369,13 @@ pub fn parse_reply(pkt: &[u8], xid: u32, mac: &[u8; 6]) -> Result<Reply, ReplyEr
     };
     let addrs = |code| match opts.get(code) {
         Some(
-            DhcpOption::Router(list)
-            | DhcpOption::DomainNameServer(list)
-            | DhcpOption::NtpServers(list),
+            DhcpOption::Router(list) | DhcpOption::DomainNameServer(list) | DhcpOption::NtpServers(list),
         ) => list.iter().copied().filter(|a| is_unicast(*a)).collect(),
         _ => Vec::new(),
     };
     let seconds = |code| match opts.get(code) {
         Some(
-            DhcpOption::AddressLeaseTime(secs)
-            | DhcpOption::Renewal(secs)
-            | DhcpOption::Rebinding(secs),
+            DhcpOption::AddressLeaseTime(secs) | DhcpOption::Renewal(secs) | DhcpOption::Rebinding(secs),
         ) => Some(Duration::from_secs(u64::from(*secs))),
         _ => None,
     };
@@ -465,9 +417,7 @@ pub fn parse_reply(pkt: &[u8], xid: u32, mac: &[u8; 6]) -> Result<Reply, ReplyEr
 /// Mirrors its RFC 3396 handling: consecutive instances of one code are one option.
 fn check_option_lengths(mut options: &[u8]) -> Result<(), ReplyError> {
     let check = |run: Option<(u8, usize)>| match run {
-        Some((code, len)) if !option_length_ok(code, len) => {
-            Err(ReplyError::BadOptionLength { code, len })
-        }
+        Some((code, len)) if !option_length_ok(code, len) => Err(ReplyError::BadOptionLength { code, len }),
         _ => Ok(()),
     };
     let mut run: Option<(u8, usize)> = None;
@@ -517,9 +467,7 @@ fn clean_domains(names: &str) -> Option<String> {
         let plausible = !name.is_empty()
             && name.len() <= 253
             && !name.starts_with(['.', '-'])
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
         if !plausible {
             return None;
         }
@@ -530,12 +478,8 @@ fn clean_domains(names: &str) -> Option<String> {
 
 /// `text` with control characters replaced, at most 200 characters, or `None` if empty.
 fn printable(text: &str) -> Option<String> {
-    let text: String = text
-        .trim_end_matches('\0')
-        .chars()
-        .take(200)
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect();
+    let text: String =
+        text.trim_end_matches('\0').chars().take(200).map(|c| if c.is_control() { '?' } else { c }).collect();
     (!text.trim().is_empty()).then_some(text)
 }
 
@@ -550,10 +494,7 @@ impl Default for Backoff {
     /// 1 s, 2 s, 4 s, 8 s, 16 s, 16 s … (RFC 2131 §4.1 suggests 4 s up to 64 s; a
     /// booting device prefers to find a late server sooner).
     fn default() -> Self {
-        Self {
-            first: Duration::from_secs(1),
-            max: Duration::from_secs(16),
-        }
+        Self { first: Duration::from_secs(1), max: Duration::from_secs(16) }
     }
 }
 
@@ -609,16 +550,8 @@ pub enum AcquireError {
 pub enum RenewError {
     /// The caller must stop using the address (flush it) and acquire a new lease.
     #[error("{server} refused to {how} the lease of {address} on {ifname}{}", reason(.message))]
-    Refused {
-        ifname: String,
-        how: Extension,
-        server: Ipv4Addr,
-        address: Ipv4Addr,
-        message: Option<String>,
-    },
-    #[error(
-        "no answer to dhcp {how} of {address} (server {server}) on {ifname} after {waited:.1?}"
-    )]
+    Refused { ifname: String, how: Extension, server: Ipv4Addr, address: Ipv4Addr, message: Option<String> },
+    #[error("no answer to dhcp {how} of {address} (server {server}) on {ifname} after {waited:.1?}")]
     Timeout {
         ifname: String,
         how: Extension,
@@ -643,10 +576,7 @@ pub enum RenewError {
 }
 
 fn reason(message: &Option<String>) -> String {
-    message
-        .as_deref()
-        .map(|m| format!(": {m:?}"))
-        .unwrap_or_default()
+    message.as_deref().map(|m| format!(": {m:?}")).unwrap_or_default()
 }
 
 /// The DHCP client of one interface.
@@ -663,9 +593,7 @@ impl Client {
     /// A client for `ifname` with hardware address `mac`, seeded from the MAC and the clock
     /// so that devices booting together pick different transaction ids.
     pub fn new(ifname: &str, mac: [u8; 6], hostname: Option<String>) -> Self {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let mut seed = [0u8; 8];
         seed[2..].copy_from_slice(&mac);
         let seed = u64::from_be_bytes(seed)
@@ -698,11 +626,7 @@ impl Client {
 
     /// Gets a lease: DISCOVER, OFFER, REQUEST, ACK, starting over after a NAK, for at
     /// most `deadline`. The interface must be up; the lease is not applied.
-    pub fn acquire(
-        &mut self,
-        sock: &mut dyn DhcpSocket,
-        deadline: Duration,
-    ) -> Result<Lease, AcquireError> {
+    pub fn acquire(&mut self, sock: &mut dyn DhcpSocket, deadline: Duration) -> Result<Lease, AcquireError> {
         let mut attempt = Attempt::new(deadline);
         let (mut offers, mut refusals) = (0, 0);
         let id = self.identity.clone();
@@ -721,18 +645,12 @@ impl Client {
                 return Err(attempt.acquire_timeout(&self.ifname, offers, refusals));
             };
             offers += 1;
-            let request = Request::Select {
-                offered: offer.your_addr,
-                server,
-            };
+            let request = Request::Select { offered: offer.your_addr, server };
             let answer = self
                 .transact(
                     sock,
                     &mut attempt,
-                    Exchange {
-                        max_sends: SELECT_REQUESTS,
-                        ..Exchange::new(Dest::Broadcast, xid)
-                    },
+                    Exchange { max_sends: SELECT_REQUESTS, ..Exchange::new(Dest::Broadcast, xid) },
                     &|secs| build_request(&id, xid, secs, request),
                     &mut |reply| answer_from(reply, Some(server)),
                 )
@@ -745,10 +663,7 @@ impl Client {
                 // another one answers.
                 None => {}
                 Some(ack) if ack.kind == ReplyKind::Ack => {
-                    let ack = Reply {
-                        lease_time: ack.lease_time.or(offer.lease_time),
-                        ..ack
-                    };
+                    let ack = Reply { lease_time: ack.lease_time.or(offer.lease_time), ..ack };
                     return Ok(Lease::from_ack(&ack, server));
                 }
                 Some(_nak) => {
@@ -773,11 +688,7 @@ impl Client {
     /// Extends `lease` with any server (REBINDING), by broadcast.
     ///
     /// Meant to be called at T2; tries until the lease would have expired.
-    pub fn rebind(
-        &mut self,
-        sock: &mut dyn DhcpSocket,
-        lease: &Lease,
-    ) -> Result<Lease, RenewError> {
+    pub fn rebind(&mut self, sock: &mut dyn DhcpSocket, lease: &Lease) -> Result<Lease, RenewError> {
         let budget = lease.lease_time.saturating_sub(lease.rebind_after);
         self.extend(sock, lease, Extension::Rebind, budget)
     }
@@ -795,11 +706,7 @@ impl Client {
         let id = self.identity.clone();
         let address = lease.address;
         let (request, dest, server) = match how {
-            Extension::Renew => (
-                Request::Renew { address },
-                Dest::Unicast(lease.server),
-                Some(lease.server),
-            ),
+            Extension::Renew => (Request::Renew { address }, Dest::Unicast(lease.server), Some(lease.server)),
             Extension::Rebind => (Request::Rebind { address }, Dest::Broadcast, None),
         };
         let answer = self
@@ -842,19 +749,14 @@ impl Client {
         build: &dyn Fn(u16) -> Result<Vec<u8>, BuildError>,
         accept: &mut dyn FnMut(Reply) -> Option<T>,
     ) -> Result<Option<T>, Failure> {
-        let Exchange {
-            dest,
-            xid,
-            max_sends,
-        } = exchange;
+        let Exchange { dest, xid, max_sends } = exchange;
         let mut interval = self.backoff.first;
         for _ in 0..max_sends {
             let now = Instant::now();
             if now >= attempt.until {
                 return Ok(None);
             }
-            let secs =
-                u16::try_from(now.duration_since(attempt.started).as_secs()).unwrap_or(u16::MAX);
+            let secs = u16::try_from(now.duration_since(attempt.started).as_secs()).unwrap_or(u16::MAX);
             let pkt = build(secs).map_err(Failure::Build)?;
             let sent = match dest {
                 Dest::Broadcast => sock.send_broadcast(&pkt),
@@ -864,9 +766,8 @@ impl Client {
                 Ok(()) => attempt.sent += 1,
                 Err(e) => attempt.last_send_error = Some(e),
             }
-            let wait_until = now
-                .checked_add(self.jitter(interval))
-                .map_or(attempt.until, |t| t.min(attempt.until));
+            let wait_until =
+                now.checked_add(self.jitter(interval)).map_or(attempt.until, |t| t.min(attempt.until));
             loop {
                 let left = wait_until.saturating_duration_since(Instant::now());
                 if left.is_zero() {
@@ -875,9 +776,7 @@ impl Client {
                 let Some(pkt) = sock.recv(left).map_err(Failure::Receive)? else {
                     continue;
                 };
-                let accepted = parse_reply(&pkt, xid, &self.identity.mac)
-                    .ok()
-                    .and_then(&mut *accept);
+                let accepted = parse_reply(&pkt, xid, &self.identity.mac).ok().and_then(&mut *accept);
                 match accepted {
                     Some(answer) => return Ok(Some(answer)),
                     None => attempt.ignored += 1,
@@ -913,10 +812,8 @@ impl Client {
 /// `reply` if it is an OFFER of a usable address from an identified server.
 fn usable_offer(reply: Reply) -> Option<(Reply, Ipv4Addr)> {
     let server = reply.server?;
-    (reply.kind == ReplyKind::Offer
-        && is_unicast(reply.your_addr)
-        && !reply.your_addr.is_loopback())
-    .then_some((reply, server))
+    (reply.kind == ReplyKind::Offer && is_unicast(reply.your_addr) && !reply.your_addr.is_loopback())
+        .then_some((reply, server))
 }
 
 /// `reply` if it is an ACK of a usable address or a NAK, from `server` when one is given
@@ -950,11 +847,7 @@ struct Exchange {
 
 impl Exchange {
     fn new(dest: Dest, xid: u32) -> Self {
-        Self {
-            dest,
-            xid,
-            max_sends: u32::MAX,
-        }
+        Self { dest, xid, max_sends: u32::MAX }
     }
 }
 
@@ -975,13 +868,7 @@ impl Attempt {
             .checked_add(budget)
             .or_else(|| started.checked_add(Duration::from_secs(u64::from(u32::MAX))))
             .unwrap_or(started);
-        Self {
-            started,
-            until,
-            sent: 0,
-            ignored: 0,
-            last_send_error: None,
-        }
+        Self { started, until, sent: 0, ignored: 0, last_send_error: None }
     }
 
     fn remaining(&self) -> Duration {
@@ -1044,9 +931,7 @@ pub fn apply_lease(links: &mut dyn Links, ifname: &str, lease: &Lease) -> Result
         server: lease.server,
         source,
     };
-    links
-        .add_ipv4(ifname, lease.address, lease.prefix_len)
-        .map_err(wrap)?;
+    links.add_ipv4(ifname, lease.address, lease.prefix_len).map_err(wrap)?;
     if let Some(router) = lease.router {
         links.add_default_route(ifname, router).map_err(wrap)?;
     }
@@ -1076,10 +961,7 @@ mod tests {
     const MAC: [u8; 6] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
     const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 2);
     const OFFERED: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 15);
-    const FAST: Backoff = Backoff {
-        first: Duration::from_millis(20),
-        max: Duration::from_millis(40),
-    };
+    const FAST: Backoff = Backoff { first: Duration::from_millis(20), max: Duration::from_millis(40) };
 
     /// A packet the client sent, as the server saw it.
     struct Sent {
@@ -1101,30 +983,18 @@ mod tests {
 
     impl FakeServer {
         fn new(respond: impl FnMut(&Message) -> Vec<Vec<u8>> + 'static) -> Self {
-            Self {
-                sent: Vec::new(),
-                queue: VecDeque::new(),
-                respond: Box::new(respond),
-            }
+            Self { sent: Vec::new(), queue: VecDeque::new(), respond: Box::new(respond) }
         }
 
         fn handle(&mut self, to: Option<Ipv4Addr>, pkt: &[u8]) -> io::Result<()> {
             let msg = Message::decode(&mut Decoder::new(pkt)).unwrap();
             self.queue.extend((self.respond)(&msg));
-            self.sent.push(Sent {
-                to,
-                msg,
-                len: pkt.len(),
-                at: Instant::now(),
-            });
+            self.sent.push(Sent { to, msg, len: pkt.len(), at: Instant::now() });
             Ok(())
         }
 
         fn kinds(&self) -> Vec<MessageType> {
-            self.sent
-                .iter()
-                .map(|s| s.msg.opts().msg_type().unwrap())
-                .collect()
+            self.sent.iter().map(|s| s.msg.opts().msg_type().unwrap()).collect()
         }
     }
 
@@ -1149,21 +1019,9 @@ mod tests {
     }
 
     /// A reply to `req` of `kind` offering `yiaddr`, from SERVER, with `options`.
-    fn reply(
-        req: &Message,
-        kind: MessageType,
-        yiaddr: Ipv4Addr,
-        options: &[DhcpOption],
-    ) -> Message {
+    fn reply(req: &Message, kind: MessageType, yiaddr: Ipv4Addr, options: &[DhcpOption]) -> Message {
         let unspecified = Ipv4Addr::UNSPECIFIED;
-        let mut msg = Message::new_with_id(
-            req.xid(),
-            unspecified,
-            yiaddr,
-            SERVER,
-            unspecified,
-            req.chaddr(),
-        );
+        let mut msg = Message::new_with_id(req.xid(), unspecified, yiaddr, SERVER, unspecified, req.chaddr());
         msg.set_opcode(Opcode::BootReply).set_flags(req.flags());
         msg.opts_mut().insert(DhcpOption::MessageType(kind));
         msg.opts_mut().insert(DhcpOption::ServerIdentifier(SERVER));
@@ -1225,15 +1083,10 @@ mod tests {
     #[test]
     fn acquire_performs_the_full_handshake() {
         let mut server = FakeServer::new(slirp);
-        let lease = client()
-            .acquire(&mut server, Duration::from_secs(5))
-            .unwrap();
+        let lease = client().acquire(&mut server, Duration::from_secs(5)).unwrap();
         assert_eq!(lease, slirp_lease());
 
-        assert_eq!(
-            server.kinds(),
-            [MessageType::Discover, MessageType::Request]
-        );
+        assert_eq!(server.kinds(), [MessageType::Discover, MessageType::Request]);
         let (discover, request) = (&server.sent[0], &server.sent[1]);
         for sent in [discover, request] {
             assert_eq!(sent.to, None, "sent by broadcast");
@@ -1244,9 +1097,7 @@ mod tests {
             assert_eq!(sent.msg.ciaddr(), Ipv4Addr::UNSPECIFIED);
             assert_eq!(
                 option(&sent.msg, OptionCode::ClientIdentifier),
-                Some(&DhcpOption::ClientIdentifier(vec![
-                    1, 0x52, 0x54, 0x00, 0x12, 0x34, 0x56
-                ]))
+                Some(&DhcpOption::ClientIdentifier(vec![1, 0x52, 0x54, 0x00, 0x12, 0x34, 0x56]))
             );
             assert_eq!(
                 option(&sent.msg, OptionCode::Hostname),
@@ -1296,24 +1147,13 @@ mod tests {
             }
             slirp(msg)
         });
-        let lease = client()
-            .acquire(&mut server, Duration::from_secs(5))
-            .unwrap();
+        let lease = client().acquire(&mut server, Duration::from_secs(5)).unwrap();
         assert_eq!(lease, slirp_lease());
         assert_eq!(
             server.kinds(),
-            [
-                MessageType::Discover,
-                MessageType::Request,
-                MessageType::Discover,
-                MessageType::Request
-            ]
+            [MessageType::Discover, MessageType::Request, MessageType::Discover, MessageType::Request]
         );
-        assert_ne!(
-            server.sent[0].msg.xid(),
-            server.sent[2].msg.xid(),
-            "new transaction"
-        );
+        assert_ne!(server.sent[0].msg.xid(), server.sent[2].msg.xid(), "new transaction");
     }
 
     #[test]
@@ -1334,9 +1174,7 @@ mod tests {
             bad_hlen[2] = 200;
             bad_hlen[CHADDR].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
             let mut from_elsewhere = reply(msg, MessageType::Ack, decoy, &slirp_options());
-            from_elsewhere
-                .opts_mut()
-                .insert(DhcpOption::ServerIdentifier(Ipv4Addr::new(10, 0, 2, 4)));
+            from_elsewhere.opts_mut().insert(DhcpOption::ServerIdentifier(Ipv4Addr::new(10, 0, 2, 4)));
             let mut garbage = vec![encode(&other_xid), encode(&other_client), encode(&request)];
             garbage.extend([bad_hlen, vec![2, 1, 6, 0], Vec::new()]);
             if kind == MessageType::Ack {
@@ -1345,14 +1183,9 @@ mod tests {
             garbage.extend(slirp(msg));
             garbage
         });
-        let lease = client()
-            .acquire(&mut server, Duration::from_secs(5))
-            .unwrap();
+        let lease = client().acquire(&mut server, Duration::from_secs(5)).unwrap();
         assert_eq!(lease, slirp_lease());
-        assert_eq!(
-            server.kinds(),
-            [MessageType::Discover, MessageType::Request]
-        );
+        assert_eq!(server.kinds(), [MessageType::Discover, MessageType::Request]);
         assert_eq!(
             option(&server.sent[1].msg, OptionCode::RequestedIpAddress),
             Some(&DhcpOption::RequestedIpAddress(OFFERED))
@@ -1363,46 +1196,24 @@ mod tests {
     fn acquire_times_out_with_backoff_when_no_server_answers() {
         let mut server = FakeServer::new(|_| Vec::new());
         let mut client = client();
-        client.set_backoff(Backoff {
-            first: Duration::from_millis(50),
-            max: Duration::from_millis(100),
-        });
+        client.set_backoff(Backoff { first: Duration::from_millis(50), max: Duration::from_millis(100) });
         let started = Instant::now();
-        let err = client
-            .acquire(&mut server, Duration::from_millis(600))
-            .unwrap_err();
+        let err = client.acquire(&mut server, Duration::from_millis(600)).unwrap_err();
         let waited = started.elapsed();
         assert!(waited >= Duration::from_millis(600) && waited < Duration::from_secs(3));
-        let AcquireError::Timeout {
-            sent,
-            offers: 0,
-            refusals: 0,
-            ..
-        } = err
-        else {
+        let AcquireError::Timeout { sent, offers: 0, refusals: 0, .. } = err else {
             panic!("unexpected {err:?}");
         };
         let message = err.to_string();
-        assert!(
-            message.starts_with("no dhcp lease on eth0 after "),
-            "{message}"
-        );
+        assert!(message.starts_with("no dhcp lease on eth0 after "), "{message}");
         assert_eq!(usize::try_from(sent).unwrap(), server.sent.len());
         // 50 ms, 100 ms, then capped at 100 ms, each ±1/8 (and late under load).
-        let gaps: Vec<Duration> = server
-            .sent
-            .windows(2)
-            .map(|w| w[1].at.duration_since(w[0].at))
-            .collect();
+        let gaps: Vec<Duration> = server.sent.windows(2).map(|w| w[1].at.duration_since(w[0].at)).collect();
         assert!((4..=6).contains(&gaps.len()), "{gaps:?}");
-        let within = |gap: Duration, lo, hi| {
-            gap >= Duration::from_millis(lo) && gap < Duration::from_millis(hi)
-        };
+        let within =
+            |gap: Duration, lo, hi| gap >= Duration::from_millis(lo) && gap < Duration::from_millis(hi);
         assert!(within(gaps[0], 43, 85), "{gaps:?}");
-        assert!(
-            gaps[1..].iter().all(|gap| within(*gap, 87, 150)),
-            "{gaps:?}"
-        );
+        assert!(gaps[1..].iter().all(|gap| within(*gap, 87, 150)), "{gaps:?}");
         assert!(server.kinds().iter().all(|k| *k == MessageType::Discover));
         // The secs field counts from the start of the acquisition.
         assert_eq!(server.sent[0].msg.secs(), 0);
@@ -1423,17 +1234,10 @@ mod tests {
             }
             slirp(msg)
         });
-        let lease = client()
-            .acquire(&mut server, Duration::from_secs(5))
-            .unwrap();
+        let lease = client().acquire(&mut server, Duration::from_secs(5)).unwrap();
         assert_eq!(lease, slirp_lease());
         use MessageType::{Discover, Request};
-        assert_eq!(
-            server.kinds(),
-            [
-                Discover, Request, Request, Request, Request, Discover, Request
-            ]
-        );
+        assert_eq!(server.kinds(), [Discover, Request, Request, Request, Request, Discover, Request]);
     }
 
     #[test]
@@ -1451,15 +1255,8 @@ mod tests {
                 Ok(None)
             }
         }
-        let err = client()
-            .acquire(&mut NoCarrier, Duration::from_millis(50))
-            .unwrap_err();
-        let AcquireError::Timeout {
-            sent: 0,
-            last_send_error: Some(cause),
-            ..
-        } = &err
-        else {
+        let err = client().acquire(&mut NoCarrier, Duration::from_millis(50)).unwrap_err();
+        let AcquireError::Timeout { sent: 0, last_send_error: Some(cause), .. } = &err else {
             panic!("unexpected {err:?}");
         };
         assert_eq!(cause.raw_os_error(), Some(libc::ENETDOWN));
@@ -1470,12 +1267,7 @@ mod tests {
         let mut server = FakeServer::new(|msg| {
             let mut options = slirp_options();
             options.push(DhcpOption::AddressLeaseTime(7200));
-            vec![encode(&reply(
-                msg,
-                MessageType::Ack,
-                msg.ciaddr(),
-                &options,
-            ))]
+            vec![encode(&reply(msg, MessageType::Ack, msg.ciaddr(), &options))]
         });
         let lease = client().renew(&mut server, &slirp_lease()).unwrap();
         assert_eq!(
@@ -1510,13 +1302,7 @@ mod tests {
             vec![encode(&nak)]
         });
         let err = client().renew(&mut server, &slirp_lease()).unwrap_err();
-        assert!(matches!(
-            err,
-            RenewError::Refused {
-                how: Extension::Renew,
-                ..
-            }
-        ));
+        assert!(matches!(err, RenewError::Refused { how: Extension::Renew, .. }));
         assert_eq!(
             err.to_string(),
             "10.0.2.2 refused to renew the lease of 10.0.2.15 on eth0: \"lease expired?\""
@@ -1544,21 +1330,12 @@ mod tests {
             ack.opts_mut().insert(DhcpOption::ServerIdentifier(other));
             vec![encode(&ack)]
         });
-        let lease = client()
-            .extend(
-                &mut server,
-                &slirp_lease(),
-                Extension::Rebind,
-                Duration::from_secs(1),
-            )
-            .unwrap();
+        let lease =
+            client().extend(&mut server, &slirp_lease(), Extension::Rebind, Duration::from_secs(1)).unwrap();
         assert_eq!(lease.server, other);
         assert_eq!(server.sent[0].to, None);
         assert_eq!(server.sent[0].msg.ciaddr(), OFFERED);
-        assert_eq!(
-            option(&server.sent[0].msg, OptionCode::ServerIdentifier),
-            None
-        );
+        assert_eq!(option(&server.sent[0].msg, OptionCode::ServerIdentifier), None);
     }
 
     fn ack_with(options: &[DhcpOption]) -> Vec<u8> {
@@ -1570,12 +1347,7 @@ mod tests {
             Ipv4Addr::UNSPECIFIED,
             &MAC,
         );
-        encode(&reply(
-            &req,
-            MessageType::Ack,
-            Ipv4Addr::new(172, 20, 3, 9),
-            options,
-        ))
+        encode(&reply(&req, MessageType::Ack, Ipv4Addr::new(172, 20, 3, 9), options))
     }
 
     fn lease_with(options: &[DhcpOption]) -> Lease {
@@ -1588,10 +1360,7 @@ mod tests {
         let lease = lease_with(&[
             DhcpOption::SubnetMask(Ipv4Addr::new(255, 255, 240, 0)),
             DhcpOption::Router(vec![Ipv4Addr::UNSPECIFIED, Ipv4Addr::new(172, 20, 0, 1)]),
-            DhcpOption::DomainNameServer(vec![
-                Ipv4Addr::new(1, 1, 1, 1),
-                Ipv4Addr::new(9, 9, 9, 9),
-            ]),
+            DhcpOption::DomainNameServer(vec![Ipv4Addr::new(1, 1, 1, 1), Ipv4Addr::new(9, 9, 9, 9)]),
             DhcpOption::DomainName("site.example.\0".to_owned()),
             DhcpOption::NtpServers(vec![Ipv4Addr::new(172, 20, 0, 2)]),
             DhcpOption::Hostname("edge-7".to_owned()),
@@ -1633,10 +1402,7 @@ mod tests {
         assert_eq!(lease.renew_after, Duration::from_secs(50));
         assert_eq!(lease.rebind_after, Duration::from_secs(60));
 
-        let lease = lease_with(&[
-            DhcpOption::AddressLeaseTime(100),
-            DhcpOption::Rebinding(200),
-        ]);
+        let lease = lease_with(&[DhcpOption::AddressLeaseTime(100), DhcpOption::Rebinding(200)]);
         assert_eq!(lease.rebind_after, Duration::from_millis(87_500));
 
         let lease = lease_with(&[]);
@@ -1674,38 +1440,20 @@ mod tests {
         assert!(parse_reply(&ack, xid, &MAC).is_ok());
         assert!(matches!(
             parse_reply(&ack, xid + 1, &MAC),
-            Err(ReplyError::OtherTransaction {
-                expected: 0x1234_5679,
-                got: 0x1234_5678
-            })
+            Err(ReplyError::OtherTransaction { expected: 0x1234_5679, got: 0x1234_5678 })
         ));
-        assert!(matches!(
-            parse_reply(&ack, xid, &[0, 0, 0, 0, 0, 1]),
-            Err(ReplyError::OtherClient)
-        ));
-        assert!(matches!(
-            parse_reply(&ack[..100], xid, &MAC),
-            Err(ReplyError::Malformed(_))
-        ));
+        assert!(matches!(parse_reply(&ack, xid, &[0, 0, 0, 0, 0, 1]), Err(ReplyError::OtherClient)));
+        assert!(matches!(parse_reply(&ack[..100], xid, &MAC), Err(ReplyError::Malformed(_))));
         let mut bad = ack.clone();
         bad[0] = 1;
-        assert!(matches!(
-            parse_reply(&bad, xid, &MAC),
-            Err(ReplyError::NotReply)
-        ));
+        assert!(matches!(parse_reply(&bad, xid, &MAC), Err(ReplyError::NotReply)));
         let mut bad = ack.clone();
         bad[236] = 0;
-        assert!(matches!(
-            parse_reply(&bad, xid, &MAC),
-            Err(ReplyError::NoMagicCookie)
-        ));
+        assert!(matches!(parse_reply(&bad, xid, &MAC), Err(ReplyError::NoMagicCookie)));
         let mut bad = ack.clone();
         bad.truncate(HEADER_LEN);
         bad.push(255);
-        assert!(matches!(
-            parse_reply(&bad, xid, &MAC),
-            Err(ReplyError::NoMessageType)
-        ));
+        assert!(matches!(parse_reply(&bad, xid, &MAC), Err(ReplyError::NoMessageType)));
         let discover = build_discover(&client().identity, xid, 0).unwrap();
         let mut as_reply = discover.clone();
         as_reply[0] = 2;
@@ -1738,10 +1486,7 @@ mod tests {
 
     #[test]
     fn hostname_is_optional_and_packets_are_padded() {
-        let id = Identity {
-            mac: MAC,
-            hostname: None,
-        };
+        let id = Identity { mac: MAC, hostname: None };
         let pkt = build_discover(&id, 9, 3).unwrap();
         assert_eq!(pkt.len(), BOOTP_MIN_LEN);
         let msg = Message::decode(&mut Decoder::new(&pkt)).unwrap();
@@ -1769,31 +1514,16 @@ mod tests {
     fn apply_lease_sets_address_and_default_route() {
         let mut links = FakeLinks::new();
         apply_lease(&mut links, "eth0", &slirp_lease()).unwrap();
-        assert_eq!(
-            links.calls,
-            [
-                "addr add eth0 10.0.2.15/24",
-                "route add default via 10.0.2.2 dev eth0"
-            ]
-        );
+        assert_eq!(links.calls, ["addr add eth0 10.0.2.15/24", "route add default via 10.0.2.2 dev eth0"]);
 
         let mut links = FakeLinks::new();
-        let no_router = Lease {
-            router: None,
-            ..slirp_lease()
-        };
+        let no_router = Lease { router: None, ..slirp_lease() };
         apply_lease(&mut links, "eth0", &no_router).unwrap();
         assert_eq!(links.calls, ["addr add eth0 10.0.2.15/24"]);
 
-        let mut links = FakeLinks {
-            fail_on: Some("addr".to_owned()),
-            ..FakeLinks::default()
-        };
+        let mut links = FakeLinks { fail_on: Some("addr".to_owned()), ..FakeLinks::default() };
         let err = apply_lease(&mut links, "eth0", &slirp_lease()).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "apply dhcp lease 10.0.2.15/24 from 10.0.2.2 on eth0"
-        );
+        assert_eq!(err.to_string(), "apply dhcp lease 10.0.2.15/24 from 10.0.2.2 on eth0");
         assert_eq!(links.calls.len(), 1, "no route without the address");
     }
 
@@ -1811,14 +1541,8 @@ mod tests {
              nameserver 1.1.1.1\n\
              search site.example\n"
         );
-        let bare = Lease {
-            dns: Vec::new(),
-            ..slirp_lease()
-        };
-        assert_eq!(
-            resolv_conf("eth1", &bare),
-            "# generated by lichen-init from DHCP on eth1\n"
-        );
+        let bare = Lease { dns: Vec::new(), ..slirp_lease() };
+        assert_eq!(resolv_conf("eth1", &bare), "# generated by lichen-init from DHCP on eth1\n");
     }
 
     proptest! {
@@ -1860,9 +1584,7 @@ mod tests {
         let outcome = link::in_private_netns(|| {
             link::LinuxLinks.set_up("lo").unwrap();
             let server = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, SERVER_PORT)).unwrap();
-            server
-                .set_read_timeout(Some(Duration::from_secs(2)))
-                .unwrap();
+            server.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
             let mut sock = UdpDhcpSocket::open("lo").unwrap();
             assert_eq!(sock.recv(Duration::from_millis(20)).unwrap(), None);
 
@@ -1875,13 +1597,8 @@ mod tests {
             assert_eq!(got.as_deref(), Some(&b"reply"[..]));
 
             let broadcast = sock.send_broadcast(b"anyone");
-            let heard = server
-                .recv_from(&mut buf)
-                .map(|(len, _)| buf[..len].to_vec());
-            (
-                broadcast.map_err(|e| e.to_string()),
-                heard.map_err(|e| e.to_string()),
-            )
+            let heard = server.recv_from(&mut buf).map(|(len, _)| buf[..len].to_vec());
+            (broadcast.map_err(|e| e.to_string()), heard.map_err(|e| e.to_string()))
         });
         let Some((broadcast, heard)) = outcome else {
             eprintln!("skipped: cannot create a network namespace here");
@@ -1897,9 +1614,7 @@ mod tests {
         let outcome = link::in_private_netns(|| {
             link::LinuxLinks.set_up("lo").unwrap();
             let server = link::udp_socket_on_device("lo", SERVER_PORT).unwrap();
-            server
-                .set_read_timeout(Some(Duration::from_secs(5)))
-                .unwrap();
+            server.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
             let serve = thread::spawn(move || {
                 let mut buf = [0; 1500];
                 loop {

@@ -36,11 +36,7 @@ pub enum LinkError {
     #[error("interface name {ifname:?} is not valid")]
     InvalidName { ifname: String },
     #[error("prefix length {prefix_len} for {addr} on {ifname} is over 32")]
-    InvalidPrefix {
-        ifname: String,
-        addr: Ipv4Addr,
-        prefix_len: u8,
-    },
+    InvalidPrefix { ifname: String, addr: Ipv4Addr, prefix_len: u8 },
     #[error("bring up {ifname}")]
     SetUp {
         ifname: String,
@@ -91,9 +87,7 @@ pub fn first_ethernet(sys_class_net: &Path) -> Option<String> {
         .filter(|name| name != "lo")
         .collect();
     names.sort();
-    names
-        .into_iter()
-        .find(|name| is_wired_nic(&sys_class_net.join(name)))
+    names.into_iter().find(|name| is_wired_nic(&sys_class_net.join(name)))
 }
 
 fn is_wired_nic(dir: &Path) -> bool {
@@ -111,10 +105,7 @@ pub struct LinuxLinks;
 impl Links for LinuxLinks {
     fn set_up(&mut self, ifname: &str) -> Result<(), LinkError> {
         let mut req = ifreq(ifname)?;
-        let wrap = |source| LinkError::SetUp {
-            ifname: ifname.to_owned(),
-            source,
-        };
+        let wrap = |source| LinkError::SetUp { ifname: ifname.to_owned(), source };
         let sock = control_socket().map_err(wrap)?;
         ioctl(&sock, libc::SIOCGIFFLAGS, &mut req).map_err(wrap)?;
         // SAFETY: SIOCGIFFLAGS succeeded, so the kernel wrote `ifru_flags`, and any bit
@@ -130,18 +121,9 @@ impl Links for LinuxLinks {
     fn add_ipv4(&mut self, ifname: &str, addr: Ipv4Addr, prefix_len: u8) -> Result<(), LinkError> {
         let mut req = ifreq(ifname)?;
         if prefix_len > 32 {
-            return Err(LinkError::InvalidPrefix {
-                ifname: ifname.to_owned(),
-                addr,
-                prefix_len,
-            });
+            return Err(LinkError::InvalidPrefix { ifname: ifname.to_owned(), addr, prefix_len });
         }
-        let wrap = |source| LinkError::AddAddress {
-            ifname: ifname.to_owned(),
-            addr,
-            prefix_len,
-            source,
-        };
+        let wrap = |source| LinkError::AddAddress { ifname: ifname.to_owned(), addr, prefix_len, source };
         let sock = control_socket().map_err(wrap)?;
         // SIOCSIFADDR replaces the interface's primary address (a no-op when it is the
         // same one), so re-applying a lease is idempotent and a changed lease replaces
@@ -157,10 +139,7 @@ impl Links for LinuxLinks {
 
     fn flush_ipv4(&mut self, ifname: &str) -> Result<(), LinkError> {
         let mut req = ifreq(ifname)?;
-        let wrap = |source| LinkError::Flush {
-            ifname: ifname.to_owned(),
-            source,
-        };
+        let wrap = |source| LinkError::Flush { ifname: ifname.to_owned(), source };
         let sock = control_socket().map_err(wrap)?;
         // Setting 0.0.0.0 deletes the address labelled `ifname`; repeat until none is
         // left (secondaries may be promoted). Bounded in case the kernel keeps one.
@@ -178,11 +157,7 @@ impl Links for LinuxLinks {
 
     fn add_default_route(&mut self, ifname: &str, gateway: Ipv4Addr) -> Result<(), LinkError> {
         let dev = ifname_cstring(ifname)?;
-        let wrap = |source| LinkError::AddRoute {
-            ifname: ifname.to_owned(),
-            gateway,
-            source,
-        };
+        let wrap = |source| LinkError::AddRoute { ifname: ifname.to_owned(), gateway, source };
         let sock = control_socket().map_err(wrap)?;
         let default = route(&dev, Ipv4Addr::UNSPECIFIED, 0, Some(gateway));
         match add_route(&sock, default) {
@@ -207,20 +182,14 @@ impl Links for LinuxLinks {
 
     fn mac(&self, ifname: &str) -> Result<[u8; 6], LinkError> {
         let mut req = ifreq(ifname)?;
-        let wrap = |source| LinkError::Mac {
-            ifname: ifname.to_owned(),
-            source,
-        };
+        let wrap = |source| LinkError::Mac { ifname: ifname.to_owned(), source };
         let sock = control_socket().map_err(wrap)?;
         ioctl(&sock, libc::SIOCGIFHWADDR, &mut req).map_err(wrap)?;
         // SAFETY: SIOCGIFHWADDR succeeded, so the kernel wrote `ifru_hwaddr`, a plain
         // sockaddr for which every bit pattern is valid.
         let hw = unsafe { req.ifr_ifru.ifru_hwaddr };
         if hw.sa_family != libc::ARPHRD_ETHER {
-            return Err(LinkError::NotEthernet {
-                ifname: ifname.to_owned(),
-                hwtype: hw.sa_family,
-            });
+            return Err(LinkError::NotEthernet { ifname: ifname.to_owned(), hwtype: hw.sa_family });
         }
         let mut mac = [0u8; 6];
         for (out, byte) in mac.iter_mut().zip(hw.sa_data) {
@@ -239,9 +208,7 @@ const AF_INET_FAMILY: libc::sa_family_t = 2;
 const _: () = assert!(libc::AF_INET == 2 && libc::IFF_UP == 1);
 
 fn ifname_cstring(ifname: &str) -> Result<CString, LinkError> {
-    let invalid = || LinkError::InvalidName {
-        ifname: ifname.to_owned(),
-    };
+    let invalid = || LinkError::InvalidName { ifname: ifname.to_owned() };
     let valid = !ifname.is_empty()
         && ifname.len() < libc::IFNAMSIZ
         && !ifname.contains(['/', ':'])
@@ -267,9 +234,7 @@ fn sockaddr_v4(addr: Ipv4Addr) -> libc::sockaddr {
     let sin = libc::sockaddr_in {
         sin_family: AF_INET_FAMILY,
         sin_port: 0,
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(addr).to_be(),
-        },
+        sin_addr: libc::in_addr { s_addr: u32::from(addr).to_be() },
         sin_zero: [0; 8],
     };
     // SAFETY: sockaddr_in and sockaddr are both 16-byte plain C structs (transmute checks
@@ -278,9 +243,7 @@ fn sockaddr_v4(addr: Ipv4Addr) -> libc::sockaddr {
 }
 
 fn netmask(prefix_len: u8) -> Ipv4Addr {
-    let bits = u32::MAX
-        .checked_shl(32 - u32::from(prefix_len.min(32)))
-        .unwrap_or(0);
+    let bits = u32::MAX.checked_shl(32 - u32::from(prefix_len.min(32))).unwrap_or(0);
     Ipv4Addr::from(bits)
 }
 
@@ -306,13 +269,7 @@ fn ioctl(sock: &OwnedFd, request: c_ulong, req: &mut libc::ifreq) -> io::Result<
     // SAFETY: every request passed here (SIOC[GS]IFFLAGS, SIOC[GS]IFADDR, SIOCSIFNETMASK,
     // SIOCGIFHWADDR) takes a pointer to a struct ifreq, which `req` is, valid and
     // exclusively borrowed for the duration of the call.
-    let rc = unsafe {
-        libc::ioctl(
-            sock.as_raw_fd(),
-            ioctl_request(request),
-            std::ptr::from_mut(req),
-        )
-    };
+    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), ioctl_request(request), std::ptr::from_mut(req)) };
     if rc < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -328,12 +285,7 @@ struct Route<'a> {
 }
 
 fn route(dev: &CString, dst: Ipv4Addr, prefix_len: u8, gateway: Option<Ipv4Addr>) -> Route<'_> {
-    Route {
-        dev,
-        dst,
-        prefix_len,
-        gateway,
-    }
+    Route { dev, dst, prefix_len, gateway }
 }
 
 fn add_route(sock: &OwnedFd, route: Route<'_>) -> io::Result<()> {
@@ -355,13 +307,8 @@ fn add_route(sock: &OwnedFd, route: Route<'_>) -> io::Result<()> {
     rt.rt_dev = route.dev.as_ptr().cast_mut();
     // SAFETY: SIOCADDRT takes a pointer to a struct rtentry, which `rt` is; its rt_dev
     // points to a NUL-terminated name that outlives the call.
-    let rc = unsafe {
-        libc::ioctl(
-            sock.as_raw_fd(),
-            ioctl_request(libc::SIOCADDRT),
-            std::ptr::from_mut(&mut rt),
-        )
-    };
+    let rc =
+        unsafe { libc::ioctl(sock.as_raw_fd(), ioctl_request(libc::SIOCADDRT), std::ptr::from_mut(&mut rt)) };
     if rc < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -374,13 +321,7 @@ pub(crate) fn udp_socket_on_device(ifname: &str, port: u16) -> io::Result<UdpSoc
     let name = ifname_cstring(ifname)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "invalid interface name"))?;
     // SAFETY: socket(2) takes no pointers; the result is checked below.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_INET,
-            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
-            libc::IPPROTO_UDP,
-        )
-    };
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, libc::IPPROTO_UDP) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -406,9 +347,7 @@ pub(crate) fn udp_socket_on_device(ifname: &str, port: u16) -> io::Result<UdpSoc
     let addr = libc::sockaddr_in {
         sin_family: AF_INET_FAMILY,
         sin_port: port.to_be(),
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(Ipv4Addr::UNSPECIFIED).to_be(),
-        },
+        sin_addr: libc::in_addr { s_addr: u32::from(Ipv4Addr::UNSPECIFIED).to_be() },
         sin_zero: [0; 8],
     };
     // SAFETY: bind(2) reads a sockaddr_in of the given length from `addr`, which lives
@@ -476,10 +415,7 @@ impl FakeLinks {
     }
 
     fn record(&mut self, call: String) -> io::Result<()> {
-        let fails = self
-            .fail_on
-            .as_deref()
-            .is_some_and(|prefix| call.starts_with(prefix));
+        let fails = self.fail_on.as_deref().is_some_and(|prefix| call.starts_with(prefix));
         self.calls.push(call);
         if fails {
             return Err(io::Error::other("injected failure"));
@@ -492,57 +428,35 @@ impl Links for FakeLinks {
     fn set_up(&mut self, ifname: &str) -> Result<(), LinkError> {
         ifname_cstring(ifname)?;
         self.record(format!("up {ifname}"))
-            .map_err(|source| LinkError::SetUp {
-                ifname: ifname.to_owned(),
-                source,
-            })
+            .map_err(|source| LinkError::SetUp { ifname: ifname.to_owned(), source })
     }
 
     fn add_ipv4(&mut self, ifname: &str, addr: Ipv4Addr, prefix_len: u8) -> Result<(), LinkError> {
         ifname_cstring(ifname)?;
         if prefix_len > 32 {
-            return Err(LinkError::InvalidPrefix {
-                ifname: ifname.to_owned(),
-                addr,
-                prefix_len,
-            });
+            return Err(LinkError::InvalidPrefix { ifname: ifname.to_owned(), addr, prefix_len });
         }
         self.record(format!("addr add {ifname} {addr}/{prefix_len}"))
-            .map_err(|source| LinkError::AddAddress {
-                ifname: ifname.to_owned(),
-                addr,
-                prefix_len,
-                source,
-            })
+            .map_err(|source| LinkError::AddAddress { ifname: ifname.to_owned(), addr, prefix_len, source })
     }
 
     fn flush_ipv4(&mut self, ifname: &str) -> Result<(), LinkError> {
         ifname_cstring(ifname)?;
         self.record(format!("addr flush {ifname}"))
-            .map_err(|source| LinkError::Flush {
-                ifname: ifname.to_owned(),
-                source,
-            })
+            .map_err(|source| LinkError::Flush { ifname: ifname.to_owned(), source })
     }
 
     fn add_default_route(&mut self, ifname: &str, gateway: Ipv4Addr) -> Result<(), LinkError> {
         ifname_cstring(ifname)?;
         self.record(format!("route add default via {gateway} dev {ifname}"))
-            .map_err(|source| LinkError::AddRoute {
-                ifname: ifname.to_owned(),
-                gateway,
-                source,
-            })
+            .map_err(|source| LinkError::AddRoute { ifname: ifname.to_owned(), gateway, source })
     }
 
     fn mac(&self, ifname: &str) -> Result<[u8; 6], LinkError> {
-        self.macs
-            .get(ifname)
-            .copied()
-            .ok_or_else(|| LinkError::Mac {
-                ifname: ifname.to_owned(),
-                source: io::Error::from_raw_os_error(libc::ENODEV),
-            })
+        self.macs.get(ifname).copied().ok_or_else(|| LinkError::Mac {
+            ifname: ifname.to_owned(),
+            source: io::Error::from_raw_os_error(libc::ENODEV),
+        })
     }
 }
 
@@ -550,9 +464,7 @@ impl Links for FakeLinks {
 /// need real interfaces without touching the machine's. `None` when namespaces cannot be
 /// made here (no `CAP_SYS_ADMIN`).
 #[cfg(test)]
-pub(crate) fn in_private_netns<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Option<T> {
+pub(crate) fn in_private_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
     std::thread::spawn(move || {
         // SAFETY: unshare(2) takes no pointers. CLONE_NEWNET moves only this thread,
         // which is new and ends with the test, into a namespace of its own.
@@ -617,10 +529,7 @@ mod tests {
     fn invalid_names_are_rejected_before_the_kernel() {
         for name in ["", "a/b", "eth0:1", "this-name-is-too-long", "a b", "a\0b"] {
             let err = LinuxLinks.mac(name).unwrap_err();
-            assert!(
-                matches!(err, LinkError::InvalidName { .. }),
-                "{name:?}: {err}"
-            );
+            assert!(matches!(err, LinkError::InvalidName { .. }), "{name:?}: {err}");
         }
         assert!(matches!(
             LinuxLinks.add_ipv4("eth0", Ipv4Addr::LOCALHOST, 33),
@@ -631,10 +540,7 @@ mod tests {
     #[test]
     fn mac_of_loopback_is_not_ethernet_and_missing_interface_fails() {
         let err = LinuxLinks.mac("lo").unwrap_err();
-        assert!(
-            matches!(err, LinkError::NotEthernet { hwtype: 772, .. }),
-            "{err}"
-        );
+        assert!(matches!(err, LinkError::NotEthernet { hwtype: 772, .. }), "{err}");
         let err = LinuxLinks.mac("nosuchif0").unwrap_err();
         assert_eq!(err.to_string(), "read hardware address of nosuchif0");
         let LinkError::Mac { source, .. } = err else {
@@ -648,12 +554,8 @@ mod tests {
         let mut links = FakeLinks::with_mac("eth0", [2, 0, 0, 0, 0, 1]);
         links.fail_on = Some("route".to_owned());
         links.set_up("eth0").unwrap();
-        links
-            .add_ipv4("eth0", Ipv4Addr::new(10, 0, 2, 15), 24)
-            .unwrap();
-        let err = links
-            .add_default_route("eth0", Ipv4Addr::new(10, 0, 2, 2))
-            .unwrap_err();
+        links.add_ipv4("eth0", Ipv4Addr::new(10, 0, 2, 15), 24).unwrap();
+        let err = links.add_default_route("eth0", Ipv4Addr::new(10, 0, 2, 2)).unwrap_err();
         assert_eq!(err.to_string(), "add default route via 10.0.2.2 on eth0");
         links.flush_ipv4("eth0").unwrap();
         assert_eq!(
@@ -680,12 +582,8 @@ mod tests {
             let mut links = LinuxLinks;
             links.set_up("lo").unwrap();
             links.set_up("lo").unwrap();
-            links
-                .add_ipv4("lo", Ipv4Addr::new(10, 9, 8, 7), 24)
-                .unwrap();
-            links
-                .add_ipv4("lo", Ipv4Addr::new(10, 9, 8, 7), 24)
-                .unwrap();
+            links.add_ipv4("lo", Ipv4Addr::new(10, 9, 8, 7), 24).unwrap();
+            links.add_ipv4("lo", Ipv4Addr::new(10, 9, 8, 7), 24).unwrap();
             let mut req = ifreq("lo").unwrap();
             let sock = control_socket().unwrap();
             ioctl(&sock, libc::SIOCGIFNETMASK, &mut req).unwrap();
@@ -694,21 +592,13 @@ mod tests {
             let mask = mask.sa_data.map(|c| c.to_ne_bytes()[0]);
             assert_eq!(mask[2..6], [255, 255, 255, 0]);
 
-            links
-                .add_default_route("lo", Ipv4Addr::new(10, 9, 8, 1))
-                .unwrap();
-            links
-                .add_default_route("lo", Ipv4Addr::new(10, 9, 8, 1))
-                .unwrap();
+            links.add_default_route("lo", Ipv4Addr::new(10, 9, 8, 1)).unwrap();
+            links.add_default_route("lo", Ipv4Addr::new(10, 9, 8, 1)).unwrap();
             // A gateway outside the prefix gets a host route first.
             links.flush_ipv4("lo").unwrap();
-            links
-                .add_ipv4("lo", Ipv4Addr::new(10, 1, 1, 5), 32)
-                .unwrap();
+            links.add_ipv4("lo", Ipv4Addr::new(10, 1, 1, 5), 32).unwrap();
             let before = route_table();
-            links
-                .add_default_route("lo", Ipv4Addr::new(10, 1, 2, 1))
-                .unwrap();
+            links.add_default_route("lo", Ipv4Addr::new(10, 1, 2, 1)).unwrap();
             let after = route_table();
 
             links.flush_ipv4("lo").unwrap();
@@ -721,18 +611,8 @@ mod tests {
         };
         // Gateway 10.1.2.1 is 0102010A in /proc's little-endian hex.
         assert!(!before.contains("0102010A"), "{before}");
-        assert!(
-            after
-                .lines()
-                .any(|l| l.starts_with("lo\t00000000\t0102010A")),
-            "{after}"
-        );
-        assert!(
-            after
-                .lines()
-                .any(|l| l.starts_with("lo\t0102010A\t00000000")),
-            "{after}"
-        );
+        assert!(after.lines().any(|l| l.starts_with("lo\t00000000\t0102010A")), "{after}");
+        assert!(after.lines().any(|l| l.starts_with("lo\t0102010A\t00000000")), "{after}");
         assert_eq!(flushed, Some(libc::EADDRNOTAVAIL));
     }
 }

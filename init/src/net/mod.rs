@@ -25,23 +25,21 @@ pub fn start(status: Arc<Mutex<Status>>) {
     if let Err(e) = links.add_ipv4("lo", std::net::Ipv4Addr::LOCALHOST, 8) {
         crate::warn!("loopback address: {}", crate::log::chain(&e));
     }
-    let spawned = std::thread::Builder::new()
-        .name("dhcp".into())
-        .spawn(move || {
-            // NICs appear once their modules are loaded; give them a moment.
-            let start = Instant::now();
-            let ifname = loop {
-                if let Some(i) = link::first_ethernet(Path::new("/sys/class/net")) {
-                    break i;
-                }
-                if start.elapsed() > Duration::from_secs(30) {
-                    crate::warn!("no Ethernet interface found; network stays down");
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(200));
-            };
-            run_dhcp(&ifname, &status);
-        });
+    let spawned = std::thread::Builder::new().name("dhcp".into()).spawn(move || {
+        // NICs appear once their modules are loaded; give them a moment.
+        let start = Instant::now();
+        let ifname = loop {
+            if let Some(i) = link::first_ethernet(Path::new("/sys/class/net")) {
+                break i;
+            }
+            if start.elapsed() > Duration::from_secs(30) {
+                crate::warn!("no Ethernet interface found; network stays down");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        run_dhcp(&ifname, &status);
+    });
     if let Err(e) = spawned {
         crate::error!("cannot start the DHCP thread: {e}");
     }
@@ -66,9 +64,7 @@ fn run_dhcp(ifname: &str, status: &Arc<Mutex<Status>>) {
             return;
         }
     };
-    let hostname = std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|h| h.trim().to_string());
+    let hostname = std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_string());
     let mut client = dhcp::Client::new(ifname, mac, hostname);
     let mut sock = match dhcp::UdpDhcpSocket::open(ifname) {
         Ok(s) => s,
@@ -82,11 +78,7 @@ fn run_dhcp(ifname: &str, status: &Arc<Mutex<Status>>) {
         let lease = match client.acquire(&mut sock, ACQUIRE) {
             Ok(l) => l,
             Err(e) => {
-                crate::warn!(
-                    "DHCP: {}; trying again in {}s",
-                    crate::log::chain(&e),
-                    wait.as_secs()
-                );
+                crate::warn!("DHCP: {}; trying again in {}s", crate::log::chain(&e), wait.as_secs());
                 std::thread::sleep(wait);
                 wait = (wait * 2).min(Duration::from_secs(300));
                 continue;
@@ -131,10 +123,7 @@ fn apply(links: &mut LinuxLinks, ifname: &str, lease: &dhcp::Lease, status: &Arc
     let text = format!("{ifname} {}/{}", lease.address, lease.prefix_len);
     crate::info!(
         "network: {text} via {} (lease {}s)",
-        lease
-            .router
-            .map(|r| r.to_string())
-            .unwrap_or_else(|| "no router".into()),
+        lease.router.map(|r| r.to_string()).unwrap_or_else(|| "no router".into()),
         lease.lease_time.as_secs()
     );
     set_network(status, text);

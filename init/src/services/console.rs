@@ -32,4 +32,8 @@ impl Service for ConsoleShell {
     fn essential(&self) -> bool {
         false
     }
+
+    fn stop_signal(&self) -> i32 {
+        libc::SIGHUP
+    }
 }

@@ -14,22 +14,13 @@ pub struct Backoff {
 
 impl Default for Backoff {
     fn default() -> Backoff {
-        Backoff::new(
-            Duration::from_secs(1),
-            Duration::from_secs(60),
-            Duration::from_secs(60),
-        )
+        Backoff::new(Duration::from_secs(1), Duration::from_secs(60), Duration::from_secs(60))
     }
 }
 
 impl Backoff {
     pub fn new(initial: Duration, max: Duration, stable_after: Duration) -> Backoff {
-        Backoff {
-            initial,
-            max,
-            stable_after,
-            current: None,
-        }
+        Backoff { initial, max, stable_after, current: None }
     }
 
     /// The delay before the next start of a service that ran for `ran_for`.

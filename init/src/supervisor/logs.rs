@@ -16,12 +16,7 @@ pub struct LogFile {
 impl LogFile {
     pub fn new(path: &Path, limit: u64) -> LogFile {
         let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        LogFile {
-            path: path.to_path_buf(),
-            limit,
-            file: None,
-            size,
-        }
+        LogFile { path: path.to_path_buf(), limit, file: None, size }
     }
 
     pub fn write_line(&mut self, line: &[u8]) {
@@ -33,11 +28,7 @@ impl LogFile {
             self.size = 0;
         }
         if self.file.is_none() {
-            self.file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)
-                .ok();
+            self.file = OpenOptions::new().create(true).append(true).open(&self.path).ok();
         }
         if let Some(f) = self.file.as_mut()
             && f.write_all(line).is_ok()
@@ -79,9 +70,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("svc.log");
         let log = LogFile::new(&p, 100);
-        let input: Vec<u8> = (0..30)
-            .flat_map(|i| format!("line {i:02}\n").into_bytes())
-            .collect();
+        let input: Vec<u8> = (0..30).flat_map(|i| format!("line {i:02}\n").into_bytes()).collect();
         pump("svc", &input[..], log, false);
         let cur = std::fs::read_to_string(&p).unwrap();
         let old = std::fs::read_to_string(d.path().join("svc.log.1")).unwrap();

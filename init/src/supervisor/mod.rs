@@ -54,6 +54,11 @@ pub trait Service: Send {
     fn essential(&self) -> bool {
         true
     }
+    /// The signal that asks it to stop (an interactive shell ignores
+    /// SIGTERM but not a hang-up).
+    fn stop_signal(&self) -> i32 {
+        libc::SIGTERM
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,27 +154,23 @@ impl Supervisor {
         }
         let mut wake = Duration::from_secs(5);
         for i in 0..self.entries.len() {
-            let deps_ready = self.entries[i]
-                .svc
-                .depends_on()
-                .iter()
-                .all(|d| self.is_ready(d));
+            let deps_ready = self.entries[i].svc.depends_on().iter().all(|d| self.is_ready(d));
             let e = &mut self.entries[i];
             match e.state.clone() {
-                State::Waiting if deps_ready => self.start(i, now),
-                State::Backoff { until } if now >= until => self.start(i, now),
+                State::Waiting if deps_ready => {
+                    self.start(i, now);
+                    wake = wake.min(POLL);
+                }
+                State::Backoff { until } if now >= until => {
+                    self.start(i, now);
+                    wake = wake.min(POLL);
+                }
                 State::Backoff { until } => wake = wake.min(until - now),
                 State::Running { pid } if !e.ready => {
                     if e.svc.ready() {
                         e.ready = true;
-                        let secs = e
-                            .started
-                            .map(|s| now.duration_since(s).as_secs_f64())
-                            .unwrap_or(0.0);
-                        crate::info!(
-                            "service {} ready (pid {pid}, {secs:.2}s after start)",
-                            e.svc.name()
-                        );
+                        let secs = e.started.map(|s| now.duration_since(s).as_secs_f64()).unwrap_or(0.0);
+                        crate::info!("service {} ready (pid {pid}, {secs:.2}s after start)", e.svc.name());
                         wake = Duration::ZERO;
                     } else {
                         wake = wake.min(POLL);
@@ -187,10 +188,7 @@ impl Supervisor {
         let name = e.svc.name();
         if let Err(err) = e.svc.prepare() {
             let delay = e.backoff.next(Duration::ZERO);
-            crate::error!(
-                "service {name}: preparing failed: {err}; retrying in {}s",
-                delay.as_secs()
-            );
+            crate::error!("service {name}: preparing failed: {err}; retrying in {}s", delay.as_secs());
             e.state = State::Backoff { until: now + delay };
             return;
         }
@@ -218,11 +216,7 @@ impl Supervisor {
     /// A child exited; returns false if it was not one of ours.
     pub fn exited(&mut self, pid: i32, how: &str, now: Instant) -> bool {
         let stopping = self.stopping;
-        let Some(e) = self
-            .entries
-            .iter_mut()
-            .find(|e| e.state == State::Running { pid })
-        else {
+        let Some(e) = self.entries.iter_mut().find(|e| e.state == State::Running { pid }) else {
             return false;
         };
         let ran = e.started.map(|s| now.duration_since(s)).unwrap_or_default();
@@ -247,14 +241,15 @@ impl Supervisor {
         true
     }
 
-    /// Pids of running services, last started first (stop order).
-    pub fn begin_stop(&mut self) -> Vec<(&'static str, i32)> {
+    /// (name, pid, stop signal) of running services, last started first
+    /// (stop order).
+    pub fn begin_stop(&mut self) -> Vec<(&'static str, i32, i32)> {
         self.stopping = true;
-        let mut pids: Vec<(&'static str, i32)> = self
+        let mut pids: Vec<(&'static str, i32, i32)> = self
             .entries
             .iter()
             .filter_map(|e| match e.state {
-                State::Running { pid } => Some((e.svc.name(), pid)),
+                State::Running { pid } => Some((e.svc.name(), pid, e.svc.stop_signal())),
                 _ => None,
             })
             .collect();
@@ -268,17 +263,12 @@ impl Supervisor {
     }
 
     pub fn all_stopped(&self) -> bool {
-        self.entries
-            .iter()
-            .all(|e| !matches!(e.state, State::Running { .. }))
+        self.entries.iter().all(|e| !matches!(e.state, State::Running { .. }))
     }
 
     /// True once every essential service is ready (the boot health check).
     pub fn essentials_ready(&self) -> bool {
-        self.entries
-            .iter()
-            .filter(|e| e.svc.essential())
-            .all(|e| e.ready)
+        self.entries.iter().filter(|e| e.svc.essential()).all(|e| e.ready)
     }
 
     pub fn status(&self) -> Vec<ServiceStatus> {
@@ -303,17 +293,13 @@ impl Supervisor {
 /// Starts a process in its own process group with its output captured.
 fn spawn(spec: &Spec, name: &str, log_path: &std::path::Path, limit: u64) -> std::io::Result<i32> {
     let mut cmd = Command::new(&spec.program);
-    cmd.args(&spec.args)
-        .env_clear()
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null());
+    cmd.args(&spec.args).env_clear().envs(spec.env.iter().map(|(k, v)| (k, v))).stdin(Stdio::null());
     match &spec.output {
         Output::Log { mirror } => {
-            let (read, write) = rustix::pipe::pipe()?;
+            // CLOEXEC: later children must not inherit this service's pipe.
+            let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
             let write2 = write.try_clone()?;
-            cmd.stdout(Stdio::from(write))
-                .stderr(Stdio::from(write2))
-                .process_group(0);
+            cmd.stdout(Stdio::from(write)).stderr(Stdio::from(write2)).process_group(0);
             let child = cmd.spawn()?;
             drop(cmd);
             let log = logs::LogFile::new(log_path, limit);
@@ -325,10 +311,7 @@ fn spawn(spec: &Spec, name: &str, log_path: &std::path::Path, limit: u64) -> std
             pid_of(&child)
         }
         Output::Terminal(dev) => {
-            let tty = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(dev)?;
+            let tty = std::fs::OpenOptions::new().read(true).write(true).open(dev)?;
             cmd.stdin(Stdio::from(tty.try_clone()?))
                 .stdout(Stdio::from(tty.try_clone()?))
                 .stderr(Stdio::from(tty));
@@ -377,21 +360,14 @@ mod tests {
     fn sup() -> (Supervisor, Arc<AtomicI32>) {
         let next = Arc::new(AtomicI32::new(100));
         let n = next.clone();
-        (
-            Supervisor::with_spawner(move |_, _, _, _| Ok(n.fetch_add(1, Ordering::SeqCst))),
-            next,
-        )
+        (Supervisor::with_spawner(move |_, _, _, _| Ok(n.fetch_add(1, Ordering::SeqCst))), next)
     }
 
     #[test]
     fn dependents_wait_for_readiness() {
         let (mut s, _) = sup();
         let ready = Arc::new(AtomicBool::new(false));
-        s.add(Box::new(Svc {
-            name: "containerd",
-            deps: &[],
-            ready: ready.clone(),
-        }));
+        s.add(Box::new(Svc { name: "containerd", deps: &[], ready: ready.clone() }));
         s.add(Box::new(Svc {
             name: "lichen",
             deps: &["containerd"],
@@ -415,11 +391,7 @@ mod tests {
     #[test]
     fn crash_restarts_with_growing_backoff() {
         let (mut s, _) = sup();
-        s.add(Box::new(Svc {
-            name: "containerd",
-            deps: &[],
-            ready: Arc::new(AtomicBool::new(true)),
-        }));
+        s.add(Box::new(Svc { name: "containerd", deps: &[], ready: Arc::new(AtomicBool::new(true)) }));
         let t0 = Instant::now();
         s.tick(t0);
         assert!(s.exited(100, "killed by SIGKILL", t0 + Duration::from_millis(10)));
@@ -442,16 +414,12 @@ mod tests {
     fn stop_order_is_reverse_and_no_restart_while_stopping() {
         let (mut s, _) = sup();
         for name in ["a", "b"] {
-            s.add(Box::new(Svc {
-                name,
-                deps: &[],
-                ready: Arc::new(AtomicBool::new(true)),
-            }));
+            s.add(Box::new(Svc { name, deps: &[], ready: Arc::new(AtomicBool::new(true)) }));
         }
         let t0 = Instant::now();
         s.tick(t0);
         let pids = s.begin_stop();
-        assert_eq!(pids, [("b", 101), ("a", 100)]);
+        assert_eq!(pids, [("b", 101, libc::SIGTERM), ("a", 100, libc::SIGTERM)]);
         s.exited(101, "exit 0", t0);
         s.exited(100, "exit 0", t0);
         assert!(s.all_stopped());

@@ -25,18 +25,12 @@ impl Fake {
     }
 
     fn device(&mut self, dev: &Path) -> io::Result<&mut Vec<u8>> {
-        self.devices
-            .get_mut(dev)
-            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))
+        self.devices.get_mut(dev).ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))
     }
 
     /// Calls whose text starts with `prefix`.
     pub fn calls_starting(&self, prefix: &str) -> Vec<&str> {
-        self.calls
-            .iter()
-            .filter(|c| c.starts_with(prefix))
-            .map(String::as_str)
-            .collect()
+        self.calls.iter().filter(|c| c.starts_with(prefix)).map(String::as_str).collect()
     }
 }
 
@@ -49,18 +43,14 @@ impl Kernel for Fake {
         flags: MountFlags,
         data: &str,
     ) -> io::Result<()> {
-        self.calls.push(format!(
-            "mount {source} {} {fstype} {flags:?} {data}",
-            target.display()
-        ));
+        self.calls.push(format!("mount {source} {} {fstype} {flags:?} {data}", target.display()));
         if self.bad_mounts.contains(target) {
             return Err(io::Error::from_raw_os_error(libc::EINVAL));
         }
         Ok(())
     }
     fn move_mount(&mut self, from: &Path, to: &Path) -> io::Result<()> {
-        self.calls
-            .push(format!("move {} {}", from.display(), to.display()));
+        self.calls.push(format!("move {} {}", from.display(), to.display()));
         Ok(())
     }
     fn unmount(&mut self, target: &Path) -> io::Result<()> {
@@ -86,40 +76,27 @@ impl Kernel for Fake {
     }
     fn read_at(&mut self, dev: &Path, offset: u64, len: usize) -> io::Result<Vec<u8>> {
         let d = self.device(dev)?;
-        let start =
-            usize::try_from(offset).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        let start = usize::try_from(offset).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
         d.get(start..start + len)
             .map(<[u8]>::to_vec)
             .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))
     }
     fn write_at(&mut self, dev: &Path, offset: u64, data: &[u8]) -> io::Result<()> {
-        self.calls
-            .push(format!("write {} @{offset} {}", dev.display(), data.len()));
+        self.calls.push(format!("write {} @{offset} {}", dev.display(), data.len()));
         let d = self.device(dev)?;
-        let start =
-            usize::try_from(offset).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        let start = usize::try_from(offset).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
         if start + data.len() > d.len() {
             return Err(io::Error::from_raw_os_error(libc::ENOSPC));
         }
         d[start..start + data.len()].copy_from_slice(data);
         Ok(())
     }
-    fn resize_partition(
-        &mut self,
-        disk: &Path,
-        partno: u32,
-        start: u64,
-        len: u64,
-    ) -> io::Result<()> {
-        self.calls.push(format!(
-            "blkpg-resize {} {partno} {start} {len}",
-            disk.display()
-        ));
+    fn resize_partition(&mut self, disk: &Path, partno: u32, start: u64, len: u64) -> io::Result<()> {
+        self.calls.push(format!("blkpg-resize {} {partno} {start} {len}", disk.display()));
         Ok(())
     }
     fn grow_ext4(&mut self, mountpoint: &Path, blocks: u64) -> io::Result<()> {
-        self.calls
-            .push(format!("resize-ext4 {} {blocks}", mountpoint.display()));
+        self.calls.push(format!("resize-ext4 {} {blocks}", mountpoint.display()));
         Ok(())
     }
     fn sethostname(&mut self, name: &str) -> io::Result<()> {

@@ -49,15 +49,8 @@ impl Kernel for Linux {
         flags: MountFlags,
         data: &str,
     ) -> io::Result<()> {
-        let data =
-            std::ffi::CString::new(data).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-        Ok(rustix::mount::mount(
-            source,
-            target,
-            fstype,
-            flags,
-            data.as_c_str(),
-        )?)
+        let data = std::ffi::CString::new(data).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        Ok(rustix::mount::mount(source, target, fstype, flags, data.as_c_str())?)
     }
 
     fn move_mount(&mut self, from: &Path, to: &Path) -> io::Result<()> {
@@ -69,11 +62,7 @@ impl Kernel for Linux {
     }
 
     fn remount_ro(&mut self, target: &Path) -> io::Result<()> {
-        Ok(rustix::mount::mount_remount(
-            target,
-            MountFlags::RDONLY,
-            "",
-        )?)
+        Ok(rustix::mount::mount_remount(target, MountFlags::RDONLY, "")?)
     }
 
     fn load_module(&mut self, path: &Path) -> io::Result<()> {
@@ -100,19 +89,12 @@ impl Kernel for Linux {
         f.sync_all()
     }
 
-    fn resize_partition(
-        &mut self,
-        disk: &Path,
-        partno: u32,
-        start: u64,
-        len: u64,
-    ) -> io::Result<()> {
+    fn resize_partition(&mut self, disk: &Path, partno: u32, start: u64, len: u64) -> io::Result<()> {
         let f = std::fs::File::open(disk)?;
         let mut part = BlkpgPartition {
             start: to_i64(start)?,
             length: to_i64(len)?,
-            pno: libc::c_int::try_from(partno)
-                .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?,
+            pno: libc::c_int::try_from(partno).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?,
             devname: [0; 64],
             volname: [0; 64],
         };

@@ -41,13 +41,7 @@ pub trait Kernel {
     fn write_at(&mut self, dev: &Path, offset: u64, data: &[u8]) -> io::Result<()>;
     /// BLKPG_RESIZE_PARTITION: tell the kernel partition `partno` of `disk`
     /// now spans `start..start+len` (bytes).
-    fn resize_partition(
-        &mut self,
-        disk: &Path,
-        partno: u32,
-        start: u64,
-        len: u64,
-    ) -> io::Result<()>;
+    fn resize_partition(&mut self, disk: &Path, partno: u32, start: u64, len: u64) -> io::Result<()>;
     /// EXT4_IOC_RESIZE_FS on a mounted ext4.
     fn grow_ext4(&mut self, mountpoint: &Path, blocks: u64) -> io::Result<()>;
     fn sethostname(&mut self, name: &str) -> io::Result<()>;

@@ -8,15 +8,8 @@ use std::io;
 use std::time::Duration;
 
 /// What the main loop reacts to.
-pub const HANDLED: &[libc::c_int] = &[
-    libc::SIGCHLD,
-    libc::SIGTERM,
-    libc::SIGINT,
-    libc::SIGUSR1,
-    libc::SIGUSR2,
-    libc::SIGPWR,
-    libc::SIGHUP,
-];
+pub const HANDLED: &[libc::c_int] =
+    &[libc::SIGCHLD, libc::SIGTERM, libc::SIGINT, libc::SIGUSR1, libc::SIGUSR2, libc::SIGPWR, libc::SIGHUP];
 
 extern "C" fn ignore(_: libc::c_int) {}
 

@@ -19,35 +19,23 @@ fn main() -> Result<()> {
         }
     }
     let image = image.context("usage: lichen-qemu --image FILE [--fresh]")?;
-    let dir = image
-        .parent()
-        .map(|p| p.join("qemu"))
-        .unwrap_or_else(|| PathBuf::from("qemu"));
+    let dir = image.parent().map(|p| p.join("qemu")).unwrap_or_else(|| PathBuf::from("qemu"));
     std::fs::create_dir_all(&dir)?;
     let disk = dir.join("disk.raw");
     let stamp = dir.join("disk.source");
     let image_meta =
         std::fs::metadata(&image).with_context(|| format!("{} (make image)", image.display()))?;
     let id = format!("{:?}", image_meta.modified()?);
-    if fresh
-        || !disk.exists()
-        || std::fs::read_to_string(&stamp).ok().as_deref() != Some(id.as_str())
-    {
+    if fresh || !disk.exists() || std::fs::read_to_string(&stamp).ok().as_deref() != Some(id.as_str()) {
         disk_copy(&image, &disk, 8 << 30)?;
         std::fs::write(&stamp, &id)?;
     }
     let mut cfg = VmConfig::new(&disk, &dir);
-    if std::env::var_os("LICHEN_ACCEL").is_none()
-        && std::env::var_os("LICHEN_PROBE_KERNEL").is_none()
-    {
+    if std::env::var_os("LICHEN_ACCEL").is_none() && std::env::var_os("LICHEN_PROBE_KERNEL").is_none() {
         cfg.accel = lichen_tests_qemu::probe(image.parent().map(|p| p.join("vmlinuz")).as_deref());
     }
     cfg.forwards = vec![(6443, 6443)];
-    eprintln!(
-        "lichen-qemu: {:?} acceleration, disk {}, Ctrl-A X quits",
-        cfg.accel,
-        disk.display()
-    );
+    eprintln!("lichen-qemu: {:?} acceleration, disk {}, Ctrl-A X quits", cfg.accel, disk.display());
     let mut cmd = cfg.command()?;
     cmd.args(["-serial", "mon:stdio"]);
     let st = cmd.status().context("starting qemu-system-x86_64")?;
