@@ -33,7 +33,9 @@ impl Service for ConsoleShell {
         false
     }
 
+    /// An interactive busybox shell ignores SIGTERM and SIGHUP from outside
+    /// its terminal, and has nothing to save: end it at once.
     fn stop_signal(&self) -> i32 {
-        libc::SIGHUP
+        libc::SIGKILL
     }
 }

@@ -54,8 +54,7 @@ pub trait Service: Send {
     fn essential(&self) -> bool {
         true
     }
-    /// The signal that asks it to stop (an interactive shell ignores
-    /// SIGTERM but not a hang-up).
+    /// The signal that asks it to stop.
     fn stop_signal(&self) -> i32 {
         libc::SIGTERM
     }
