@@ -87,6 +87,11 @@ fn first_boot_supervision_persistence_and_clean_poweroff() -> Result<()> {
     eprint!("{times}");
     std::fs::write(dir.join("boot-times.txt"), &times)?;
 
+    // Footprint, for the report (not asserted: tests check behaviour).
+    let rss = vm.sh_ok("grep VmRSS /proc/1/status; grep VmRSS /proc/$(pidof containerd)/status; grep -E 'MemTotal|MemAvailable' /proc/meminfo", CMD)?;
+    eprintln!("footprint:\n{rss}");
+    std::fs::write(dir.join("footprint.txt"), &rss)?;
+
     // Stage 2 on slot A, with containerd supervised.
     let status = vm.sh_ok("lichen-init status", CMD)?;
     assert!(status.contains("slot: a"), "{status}");
