@@ -25,7 +25,7 @@ IMAGE := $(OUT)/lichen-$(BOARD).img
 APT_PACKAGES := qemu-system-x86 qemu-utils ovmf grub-efi-amd64-bin grub-common \
 	squashfs-tools e2fsprogs fdisk zstd busybox-static cpio dpkg-dev gcc libc6-dev
 
-.PHONY: help deps build image qemu test test-unit test-qemu lint clean
+.PHONY: help deps build image qemu test test-unit test-qemu test-repro lint clean
 
 help:
 	@echo "make qemu        build the $(BOARD) image and boot it in QEMU (Ctrl-A X quits)"
@@ -64,13 +64,23 @@ image: build
 qemu: image
 	$(TOOL_BIN)/lichen-qemu --image $(IMAGE)
 
-test: test-unit test-qemu
+test: test-unit test-qemu test-repro
 
 test-unit: deps
 	$(CARGO) test --workspace --exclude lichen-tests-qemu
 
 test-qemu: image
 	LICHEN_IMAGE=$(abspath $(IMAGE)) LICHEN_PROBE_KERNEL=$(abspath $(OUT))/vmlinuz $(CARGO) test --profile tool -p lichen-tests-qemu -- --test-threads=1
+
+# Same inputs, same bytes: build the image again elsewhere and compare.
+test-repro: image
+	target=$$($(IMAGE_TOOL) board-info --board $(BOARD_FILE) --field rust_target); \
+	rm -rf $(OUT)-repro; \
+	$(IMAGE_TOOL) build --board $(BOARD_FILE) --out $(OUT)-repro --force \
+		--init $(CARGO_TARGET_DIR)/$$target/release/lichen-init --build-id $(BUILD_ID) 2>/dev/null; \
+	a=$$(cut -d' ' -f1 $(IMAGE).sha256); b=$$(cut -d' ' -f1 $(OUT)-repro/lichen-$(BOARD).img.sha256); \
+	if [ "$$a" = "$$b" ]; then echo "reproducible: 1 passed, 0 failed"; rm -rf $(OUT)-repro; \
+	else echo "not reproducible: $$a vs $$b (kept $(OUT)-repro)"; echo "reproducible: 0 passed, 1 failed"; exit 1; fi
 
 lint: deps
 	$(CARGO) fmt --all --check

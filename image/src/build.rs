@@ -216,11 +216,12 @@ pub fn build(o: &BuildOptions) -> Result<PathBuf> {
     std::fs::write(&boot, boot_img)?;
 
     step("making the DATA file system");
-    let data_dir = work.join("data");
-    rootfs::mkdirs(&data_dir, &["lib/lichen", "log"])?;
+    // Empty: the device makes /var's directories on first boot. (Files
+    // copied in with `mke2fs -d` would carry the host's ctime, which no
+    // tool can pin, and break reproducibility.)
     let data = work.join("data.ext4");
     let data_uuid = Guid::derive(seed.as_bytes(), "DATA-fs").to_string().to_lowercase();
-    tools::mke2fs(&data_dir, &data, "DATA", &data_uuid, board.partitions.data_mib, o.epoch)?;
+    tools::mke2fs(&data, "DATA", &data_uuid, board.partitions.data_mib, o.epoch)?;
 
     step("assembling the disk image");
     let p = &board.partitions;

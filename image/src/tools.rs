@@ -43,16 +43,9 @@ pub fn mksquashfs(dir: &Path, out: &Path, epoch: u64) -> Result<(), ToolError> {
     )
 }
 
-/// An ext4 image of `size_mib` MiB holding `dir`, with label, UUID and hash
-/// seed fixed and e2fsprogs' clock pinned to `epoch`.
-pub fn mke2fs(
-    dir: &Path,
-    out: &Path,
-    label: &str,
-    uuid: &str,
-    size_mib: u64,
-    epoch: u64,
-) -> Result<(), ToolError> {
+/// An empty ext4 image of `size_mib` MiB, with label, UUID and hash seed
+/// fixed and e2fsprogs' clock pinned to `epoch`.
+pub fn mke2fs(out: &Path, label: &str, uuid: &str, size_mib: u64, epoch: u64) -> Result<(), ToolError> {
     let _ = std::fs::remove_file(out);
     run(
         Command::new("mke2fs")
@@ -60,8 +53,6 @@ pub fn mke2fs(
             .args(["-L", label, "-U", uuid])
             .arg("-E")
             .arg(format!("root_owner=0:0,hash_seed={uuid},lazy_itable_init=0,nodiscard"))
-            .arg("-d")
-            .arg(dir)
             .arg(out)
             .arg(format!("{size_mib}M"))
             .env("E2FSPROGS_FAKE_TIME", epoch.to_string())
