@@ -132,6 +132,28 @@ pub fn load(k: &mut dyn Kernel, idx: &ModuleIndex, wanted: &[String]) -> LoadRep
     r
 }
 
+/// Loads the modules named in `list` for the running kernel, logging what
+/// failed; boot goes on either way.
+pub fn load_listed(k: &mut dyn Kernel, list: &Path) {
+    let release = rustix::system::uname().release().to_string_lossy().to_string();
+    let base = PathBuf::from("/lib/modules").join(&release);
+    let idx = match ModuleIndex::load(&base) {
+        Ok(i) => i,
+        Err(e) => {
+            crate::warn!("no module index at {}: {e}", base.display());
+            return;
+        }
+    };
+    let r = load(k, &idx, &read_list(list));
+    for (name, e) in &r.failed {
+        crate::warn!("module {name}: {e}");
+    }
+    for name in &r.unknown {
+        crate::warn!("module {name} is not in this image");
+    }
+    crate::info!("{} modules loaded, {} already present (kernel {release})", r.loaded, r.already);
+}
+
 /// Module names from a list file: one per line, `#` comments.
 pub fn read_list(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)

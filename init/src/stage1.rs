@@ -5,7 +5,7 @@
 use std::convert::Infallible;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use lichen_formats::bootenv::Slot;
@@ -62,24 +62,7 @@ pub fn run(k: &mut dyn Kernel) -> Result<Infallible, Stage1Error> {
         crate::rescue::rescue("lichen.rescue was given on the kernel command line");
     }
 
-    phase("modules", || {
-        let release = rustix::system::uname().release().to_string_lossy().to_string();
-        let base = PathBuf::from("/lib/modules").join(&release);
-        match modules::ModuleIndex::load(&base) {
-            Ok(idx) => {
-                let wanted = modules::read_list(Path::new("/etc/lichen/modules.load"));
-                let r = modules::load(k, &idx, &wanted);
-                for (name, e) in &r.failed {
-                    crate::warn!("module {name}: {e}");
-                }
-                for name in &r.unknown {
-                    crate::warn!("module {name} is not in this initramfs");
-                }
-                crate::info!("{} modules loaded for kernel {release}", r.loaded);
-            }
-            Err(e) => crate::warn!("no module index at {}: {e}", base.display()),
-        }
-    });
+    phase("modules", || modules::load_listed(k, Path::new("/etc/lichen/modules.load")));
 
     let root_label = slot.root_label();
     let labels = [root_label, "DATA"];

@@ -54,7 +54,7 @@ pub fn main() -> ! {
         crate::rescue::rescue(&crate::log::chain(&e));
     }
     crate::log::to_file("/var/log/lichen-init.log");
-    phase("modules", || load_modules(&mut k));
+    phase("modules", || modules::load_listed(&mut k, Path::new("/usr/lib/lichen/modules.load")));
     phase("sysctl", || {
         for (key, e) in sysctl::apply(&mut k) {
             crate::warn!("sysctl {key}: {e}");
@@ -172,25 +172,4 @@ fn mounts(k: &mut dyn Kernel) -> Result<(), MountError> {
         crate::warn!("enabling cgroup controllers: {e}");
     }
     Ok(())
-}
-
-fn load_modules(k: &mut dyn Kernel) {
-    let release = rustix::system::uname().release().to_string_lossy().to_string();
-    let base = PathBuf::from("/lib/modules").join(&release);
-    let idx = match modules::ModuleIndex::load(&base) {
-        Ok(i) => i,
-        Err(e) => {
-            crate::warn!("no module index at {}: {e}", base.display());
-            return;
-        }
-    };
-    let wanted = modules::read_list(Path::new("/usr/lib/lichen/modules.load"));
-    let r = modules::load(k, &idx, &wanted);
-    for (name, e) in &r.failed {
-        crate::warn!("module {name}: {e}");
-    }
-    for name in &r.unknown {
-        crate::warn!("module {name} is not in this image");
-    }
-    crate::info!("{} modules loaded, {} already present", r.loaded, r.already);
 }
