@@ -28,6 +28,9 @@ fn main() -> Result<()> {
     let id = format!("{:?}", image_meta.modified()?);
     if fresh || !disk.exists() || std::fs::read_to_string(&stamp).ok().as_deref() != Some(id.as_str()) {
         disk_copy(&image, &disk, 8 << 30)?;
+        // Fresh firmware variables too: boot entries of an older disk only
+        // slow the next boot down.
+        let _ = std::fs::remove_file(dir.join("OVMF_VARS.fd"));
         std::fs::write(&stamp, &id)?;
     }
     let mut cfg = VmConfig::new(&disk, &dir);
