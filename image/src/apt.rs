@@ -230,6 +230,19 @@ pub fn hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    /// Needs apt's package lists (any Debian host); skipped elsewhere.
+    #[test]
+    fn unknown_package_is_named() {
+        if Command::new("apt-cache").arg("--version").output().is_err() {
+            eprintln!("apt-cache not installed; skipping");
+            return;
+        }
+        let cache = tempfile::tempdir().unwrap();
+        let apt = Apt::new(cache.path(), "amd64");
+        let e = apt.fetch_all(&["lichen-no-such-package".into()]).unwrap_err().to_string();
+        assert!(e.contains("lichen-no-such-package") && e.contains("board file"), "{e}");
+    }
+
     #[test]
     fn field_reads_first_paragraph_only() {
         let meta = "Package: a\nVersion: 1.0\nSHA256: abc\n\nPackage: a\nVersion: 0.9\n";

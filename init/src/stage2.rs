@@ -41,6 +41,7 @@ pub fn main() -> ! {
         version: status::os_release(&release, "VERSION_ID").unwrap_or_else(|| "unknown".into()),
         build_id: status::os_release(&release, "BUILD_ID").unwrap_or_default(),
         board: status::os_release(&release, "VARIANT_ID").unwrap_or_default(),
+        kernel: rustix::system::uname().release().to_string_lossy().to_string(),
         slot: cmd.slot.map(|s| s.to_string()).unwrap_or_else(|| "?".into()),
         phase: "booting".into(),
         ..Default::default()

@@ -12,6 +12,7 @@ pub struct Status {
     pub version: String,
     pub build_id: String,
     pub board: String,
+    pub kernel: String,
     pub slot: String,
     pub phase: String,
     pub ready_at: Option<f64>,
@@ -23,6 +24,7 @@ impl Status {
     pub fn render(&self) -> String {
         let mut s = String::new();
         s.push_str(&format!("lichen: {} (build {}, board {})\n", self.version, self.build_id, self.board));
+        s.push_str(&format!("kernel: {}\n", self.kernel));
         s.push_str(&format!("slot: {}\n", self.slot));
         s.push_str(&format!("state: {}\n", self.phase));
         if let Some(t) = self.ready_at {

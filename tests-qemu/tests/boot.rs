@@ -95,6 +95,7 @@ fn first_boot_supervision_persistence_and_clean_poweroff() -> Result<()> {
     // Stage 2 on slot A, with containerd supervised.
     let status = vm.sh_ok("lichen-init status", CMD)?;
     assert!(status.contains("slot: a"), "{status}");
+    assert!(status.contains("kernel: 6."), "{status}");
     assert!(status.contains("service containerd: running"), "{status}");
     assert!(status.contains("state: running"), "{status}");
 
