@@ -25,12 +25,13 @@ IMAGE := $(OUT)/lichen-$(BOARD).img
 APT_PACKAGES := qemu-system-x86 qemu-utils ovmf grub-efi-amd64-bin grub-common \
 	squashfs-tools e2fsprogs fdisk zstd busybox-static cpio dpkg-dev gcc libc6-dev
 
-.PHONY: help deps build image qemu test test-unit test-qemu test-repro lint clean
+.PHONY: help deps build image qemu test test-unit test-qemu test-repro bench lint clean
 
 help:
 	@echo "make qemu        build the $(BOARD) image and boot it in QEMU (Ctrl-A X quits)"
 	@echo "make test        everything: unit tests and QEMU boot tests"
 	@echo "make image       build $(IMAGE)  (BOARD=pc-x86_64 for real PCs)"
+	@echo "make bench       numbers: boot times and footprint in QEMU, datastore throughput"
 	@echo "make deps | build | test-unit | test-qemu | lint | clean"
 
 # Idempotent: installs only what is missing; refreshes apt's lists once a day
@@ -81,6 +82,21 @@ test-repro: image
 	a=$$(cut -d' ' -f1 $(IMAGE).sha256); b=$$(cut -d' ' -f1 $(OUT)-repro/lichen-$(BOARD).img.sha256); \
 	if [ "$$a" = "$$b" ]; then echo "reproducible: 1 passed, 0 failed"; rm -rf $(OUT)-repro; \
 	else echo "not reproducible: $$a vs $$b (kept $(OUT)-repro)"; echo "reproducible: 0 passed, 1 failed"; exit 1; fi
+
+# Benchmarks print numbers and write out/bench/report.txt; tests check
+# behaviour, not time.
+BENCH := out/bench
+bench: image
+	mkdir -p $(BENCH)
+	LICHEN_IMAGE=$(abspath $(IMAGE)) LICHEN_PROBE_KERNEL=$(abspath $(OUT))/vmlinuz \
+		$(CARGO) test --profile tool -p lichen-tests-qemu --test boot -- --nocapture first_boot 2>&1 | tee $(BENCH)/boot.log
+	$(CARGO) test --release -p lichen-store --test measure -- --ignored --nocapture 2>&1 | tee $(BENCH)/store.log
+	{ echo "# Lichen bench $$(date -u +%FT%TZ) $(BUILD_ID) $(BOARD)"; \
+	  echo "## image"; cat $(OUT)/manifest.json; \
+	  echo "## boot"; cat $(CARGO_TARGET_DIR)/qemu-tests/first-boot/boot-times.txt; \
+	  echo "## footprint"; cat $(CARGO_TARGET_DIR)/qemu-tests/first-boot/footprint.txt; echo; \
+	  echo "## datastore"; grep -vE '^(running|test |$$)' $(BENCH)/store.log; } > $(BENCH)/report.txt
+	@cat $(BENCH)/report.txt
 
 lint: deps
 	$(CARGO) fmt --all --check
