@@ -95,7 +95,7 @@ bench: image
 	  echo "## image"; cat $(OUT)/manifest.json; \
 	  echo "## boot"; cat $(CARGO_TARGET_DIR)/qemu-tests/first-boot/boot-times.txt; \
 	  echo "## footprint"; cat $(CARGO_TARGET_DIR)/qemu-tests/first-boot/footprint.txt; echo; \
-	  echo "## datastore"; grep -vE '^(running|test |$$)' $(BENCH)/store.log; } > $(BENCH)/report.txt
+	  echo "## datastore"; grep -vE '^ *(Compiling|Finished|Running|running|test )|^$$' $(BENCH)/store.log; } > $(BENCH)/report.txt
 	@cat $(BENCH)/report.txt
 
 lint: deps
