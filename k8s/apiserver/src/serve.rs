@@ -1,0 +1,110 @@
+//! The accept loop and the routes.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::get;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use lichen_store::Store;
+use tokio_rustls::TlsAcceptor;
+
+use crate::health::{self, Check};
+use crate::version::Info;
+
+pub struct Config {
+    /// Already bound (so the caller knows the port before serving).
+    pub listener: std::net::TcpListener,
+    pub tls: Arc<rustls::ServerConfig>,
+    pub version: Info,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("listening socket")]
+    Listen(#[source] std::io::Error),
+}
+
+#[derive(Clone)]
+struct AppState {
+    store: Arc<dyn Store>,
+    version: Arc<Info>,
+}
+
+fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/version", get(version))
+        .route("/healthz", get(|s, q| health_endpoint("healthz", s, q)))
+        .route("/livez", get(|s, q| health_endpoint("livez", s, q)))
+        .route("/readyz", get(|s, q| health_endpoint("readyz", s, q)))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn version(State(s): State<AppState>) -> Json<Info> {
+    Json((*s.version).clone())
+}
+
+async fn health_endpoint(
+    what: &'static str,
+    State(s): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let store = s.store.clone();
+    let datastore =
+        tokio::task::spawn_blocking(move || store.current_revision().is_ok()).await.unwrap_or(false);
+    let checks = [Check { name: "ping", ok: true }, Check { name: "datastore", ok: datastore }];
+    let (code, body) = health::render(what, &checks, &q);
+    (StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), body).into_response()
+}
+
+/// Upstream's answer for a path it does not serve: a `Status`, 404.
+async fn not_found() -> Response {
+    let status = serde_json::json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": "the server could not find the requested resource",
+        "reason": "NotFound",
+        "details": {},
+        "code": 404
+    });
+    (StatusCode::NOT_FOUND, Json(status)).into_response()
+}
+
+/// Serves until `shutdown` completes.
+pub async fn serve(
+    cfg: Config,
+    store: Arc<dyn Store>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
+    cfg.listener.set_nonblocking(true).map_err(ServeError::Listen)?;
+    let listener = tokio::net::TcpListener::from_std(cfg.listener).map_err(ServeError::Listen)?;
+    let acceptor = TlsAcceptor::from(cfg.tls);
+    let app = router(AppState { store, version: Arc::new(cfg.version) });
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            accepted = listener.accept() => {
+                // A failed accept (EMFILE, a reset) must not stop the server.
+                let Ok((tcp, _peer)) = accepted else { continue };
+                let (acceptor, app) = (acceptor.clone(), app.clone());
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else { return };
+                    let service = TowerToHyperService::new(app);
+                    let _ = auto::Builder::new(TokioExecutor::new())
+                        .serve_connection_with_upgrades(TokioIo::new(tls), service)
+                        .await;
+                });
+            }
+        }
+    }
+}

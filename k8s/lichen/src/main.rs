@@ -1,0 +1,92 @@
+//! `lichen`: the combined Kubernetes process. This binary only wires the
+//! components together.
+//!
+//! So far `lichen server` creates or reuses the cluster PKI, opens the
+//! datastore and serves `/version` and the health endpoints over TLS; the
+//! Kubernetes resources, controllers and the agent come next.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "lichen", version, about = "Lichen's Kubernetes process")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the API server (and, later, controllers and the agent).
+    Server {
+        /// State: PKI, datastore.
+        #[arg(long, default_value = "/var/lib/lichen/server")]
+        data_dir: PathBuf,
+        /// Address to serve the API on.
+        #[arg(long, default_value = "0.0.0.0:6443")]
+        bind: SocketAddr,
+        /// Extra names or IPs for the serving certificate (repeatable).
+        #[arg(long = "tls-san")]
+        tls_san: Vec<String>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().cmd {
+        Cmd::Server { data_dir, bind, tls_san } => server(data_dir, bind, tls_san),
+    }
+}
+
+fn server(data_dir: PathBuf, bind: SocketAddr, tls_san: Vec<String>) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    let listener = std::net::TcpListener::bind(bind).with_context(|| format!("binding {bind}"))?;
+    let port = listener.local_addr()?.port();
+    let hostname = hostname();
+    let mut opts = lichen_pki::PkiOptions::new(data_dir.join("pki"), &hostname);
+    opts.extra_sans = tls_san;
+    opts.server_url = format!("https://127.0.0.1:{port}");
+    if !bind.ip().is_unspecified() {
+        opts.node_ips.push(bind.ip());
+    }
+    let (pki, report) = lichen_pki::Pki::load_or_create(&opts).context("cluster PKI")?;
+    eprintln!("lichen: PKI in {}:\n{report}", pki.dir.display());
+    let db = data_dir.join("db");
+    std::fs::create_dir_all(&db)?;
+    let store = lichen_store::SqliteStore::open(db.join("state.db")).context("datastore")?;
+    let tls =
+        lichen_apiserver::tls::server_config(&pki.serving.cert_pem, &pki.serving.key_pem, &pki.ca_cert_pem)?;
+    let version = lichen_apiserver::version::Info::new(
+        env!("CARGO_PKG_VERSION"),
+        option_env!("LICHEN_GIT_COMMIT").unwrap_or("unknown"),
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let shutdown = async {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+            }
+        };
+        let cfg = lichen_apiserver::Config { listener, tls, version };
+        eprintln!(
+            "lichen: server ready on https://{bind} (port {port}) in {} ms; admin kubeconfig: {}",
+            started.elapsed().as_millis(),
+            pki.dir.join(lichen_pki::file::ADMIN_KUBECONFIG).display()
+        );
+        lichen_apiserver::serve(cfg, Arc::new(store), shutdown).await
+    })?;
+    eprintln!("lichen: server stopped");
+    Ok(())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "lichen".into())
+}
