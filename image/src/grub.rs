@@ -61,6 +61,30 @@ mod tests {
         assert!(cfg.contains("load_env --file $envfile"));
     }
 
+    /// GRUB's own parser accepts both scripts (`grub-script-check` from
+    /// grub-common, which `make deps` installs).
+    #[test]
+    fn grub_parses_the_scripts() {
+        if std::process::Command::new("grub-script-check").arg("--version").output().is_err() {
+            eprintln!("grub-script-check not installed; skipping");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in
+            [("grub.cfg", grub_cfg("console=ttyS0,115200 panic=10", true)), ("early.cfg", early_cfg())]
+        {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            let out = std::process::Command::new("grub-script-check").arg(&p).output().unwrap();
+            assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        // And it does reject a broken one, so the check means something.
+        let p = dir.path().join("broken.cfg");
+        std::fs::write(&p, "if [ a = b ]; then\necho x\n").unwrap();
+        let out = std::process::Command::new("grub-script-check").arg(&p).output().unwrap();
+        assert!(!out.status.success());
+    }
+
     /// Every `if` has its `fi` (GRUB refuses the whole file otherwise).
     #[test]
     fn script_is_balanced() {
