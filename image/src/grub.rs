@@ -25,6 +25,7 @@ pub fn grub_cfg(cmdline: &str, serial: bool) -> String {
          load_env --file $envfile\n\
          set slot=a\n\
          if [ \"$lichen_active\" = \"b\" ]; then set slot=b; fi\n\
+         set active=$slot\n\
          if [ -n \"$lichen_trial\" ]; then\n",
     );
     // GRUB has no arithmetic: count the tries down with a chain of tests.
@@ -41,8 +42,16 @@ pub fn grub_cfg(cmdline: &str, serial: bool) -> String {
     }
     s.push_str("  else\n    set lichen_trial=\n    save_env --file $envfile lichen_trial\n  fi\nfi\n");
     s.push_str("echo \"Lichen: booting slot $slot\"\n");
-    s.push_str(&format!("linux /slot-$slot/vmlinuz lichen.slot=$slot {cmdline}\n"));
-    s.push_str("initrd /slot-$slot/initramfs\nboot\n");
+    // A trial slot whose kernel does not load (an interrupted update) falls
+    // back to the active slot at once instead of stopping in GRUB.
+    s.push_str(&format!("if linux /slot-$slot/vmlinuz lichen.slot=$slot {cmdline}; then\n"));
+    s.push_str("  initrd /slot-$slot/initramfs\n");
+    s.push_str("else\n");
+    s.push_str("  echo \"Lichen: slot $slot has no kernel; booting slot $active\"\n");
+    s.push_str("  set slot=$active\n");
+    s.push_str(&format!("  linux /slot-$slot/vmlinuz lichen.slot=$slot {cmdline}\n"));
+    s.push_str("  initrd /slot-$slot/initramfs\n");
+    s.push_str("fi\nboot\n");
     s
 }
 
@@ -57,7 +66,8 @@ mod tests {
             assert!(cfg.contains(&format!("\"$lichen_tries\" = \"{n}\"")), "{n}");
             assert!(cfg.contains(&format!("set lichen_tries={}", n - 1)));
         }
-        assert!(cfg.contains("linux /slot-$slot/vmlinuz lichen.slot=$slot console=ttyS0"));
+        assert!(cfg.contains("if linux /slot-$slot/vmlinuz lichen.slot=$slot console=ttyS0; then"));
+        assert!(cfg.contains("set slot=$active"));
         assert!(cfg.contains("load_env --file $envfile"));
     }
 

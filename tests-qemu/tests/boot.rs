@@ -10,6 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use lichen_formats::bootenv::{BootState, EnvBlock, Slot};
 use lichen_tests_qemu::{Vm, VmConfig, disk_copy, partition};
 
 const DISK: u64 = 2 << 30;
@@ -188,5 +189,60 @@ fn corrupt_root_partition_opens_the_rescue_shell() -> Result<()> {
     // The shell answers.
     let out = vm.sh_ok("echo alive-$((6*7))", CMD)?;
     assert!(out.contains("alive-42"), "{out}");
+    Ok(())
+}
+
+/// Replaces the GRUB environment block on BOOT in place (same 1 KiB, same
+/// blocks, as GRUB's save_env does) and returns its offset in the disk.
+fn write_bootenv(disk: &std::path::Path, state: &BootState) -> Result<u64> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let (off, size) = partition(disk, "BOOT")?;
+    let mut f = std::fs::OpenOptions::new().read(true).write(true).open(disk)?;
+    f.seek(SeekFrom::Start(off))?;
+    let mut boot = vec![0u8; usize::try_from(size)?];
+    f.read_exact(&mut boot)?;
+    // The header text also occurs inside GRUB's own binary (loadenv);
+    // the file is the occurrence followed by our first variable.
+    let mut needle = lichen_formats::bootenv::HEADER.to_vec();
+    needle.extend_from_slice(b"lichen_active=");
+    let at =
+        boot.windows(needle.len()).position(|w| w == needle).context("no GRUB environment block on BOOT")?;
+    let mut env = EnvBlock::parse(&boot[at..at + 1024])?;
+    state.write_to(&mut env);
+    f.seek(SeekFrom::Start(off + at as u64))?;
+    f.write_all(&env.to_bytes()?)?;
+    Ok(off + at as u64)
+}
+
+fn read_bootenv(disk: &std::path::Path, at: u64) -> Result<BootState> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(disk)?;
+    f.seek(SeekFrom::Start(at))?;
+    let mut b = vec![0u8; 1024];
+    f.read_exact(&mut b)?;
+    Ok(BootState::from_env(&EnvBlock::parse(&b)?)?)
+}
+
+/// An interrupted update: slot B is on trial but has no kernel. GRUB counts
+/// a try, cannot load B, and boots A at once instead of stopping.
+#[test]
+fn trial_of_a_slot_without_kernel_falls_back_to_the_active_slot() -> Result<()> {
+    let dir = workdir("trial-fallback");
+    let disk = dir.join("disk.raw");
+    disk_copy(&image(), &disk, DISK)?;
+    let at = write_bootenv(&disk, &BootState { active: Slot::A, trial: Some(Slot::B), tries_left: 2 })?;
+    let cfg = VmConfig::new(&disk, &dir);
+    let mut vm = Vm::start(&cfg)?;
+    vm.expect("Lichen: booting slot b", BOOT)?;
+    vm.expect("slot b has no kernel; booting slot a", BOOT)?;
+    vm.expect("stage 2 on slot a", BOOT)?;
+    vm.expect("boot complete", BOOT)?;
+    vm.kill();
+    let after = read_bootenv(&disk, at)?;
+    assert_eq!(
+        after,
+        BootState { active: Slot::A, trial: Some(Slot::B), tries_left: 1 },
+        "GRUB counted one try"
+    );
     Ok(())
 }
