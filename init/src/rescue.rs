@@ -5,9 +5,8 @@
 use std::process::Command;
 use std::time::Duration;
 
-/// Prints `what` and runs a shell on the console, again and again. Exiting
-/// the shell with `exit 42`... nothing special: it just comes back, and the
-/// person can `reboot -f` or fix things by hand.
+/// Prints `what` and runs a shell on the console, again and again: leaving
+/// the shell starts another; `reboot -f` or `poweroff -f` end the boot.
 pub fn rescue(what: &str) -> ! {
     crate::log::console_raw(
         format!(

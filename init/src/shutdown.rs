@@ -2,7 +2,7 @@
 //! unmount (or remount read-only what will not unmount), then power off or
 //! reboot.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use rustix::process::WaitOptions;
@@ -39,10 +39,7 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len() + 1
-            && b.get(i + 1..i + 4).is_some_and(|d| d.iter().all(u8::is_ascii_digit))
-        {
+        if b[i] == b'\\' && b.get(i + 1..i + 4).is_some_and(|d| d.iter().all(u8::is_ascii_digit)) {
             let d = &b[i + 1..i + 4];
             out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
             i += 4;
@@ -83,7 +80,7 @@ pub fn stop_services(sup: &mut Supervisor) {
             for (p, how) in reap() {
                 sup.exited(p, &how, Instant::now());
             }
-            if sup.all_stopped() || !sup.status().iter().any(|s| s.state == format!("running pid {pid}")) {
+            if !sup.is_running(pid) {
                 break;
             }
             if Instant::now() > deadline {
@@ -115,18 +112,7 @@ pub fn finish(k: &mut dyn Kernel, how: Halt) -> ! {
     // PID 1's own log file is on /var: close it or /var stays busy.
     crate::log::close_file();
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    for target in unmount_order(&info) {
-        if k.unmount(&target).is_err() {
-            match k.remount_ro(&target) {
-                Ok(()) => crate::warn!("{} busy; remounted read-only", target.display()),
-                Err(e)
-                    if e.raw_os_error() == Some(libc::EINVAL) || e.raw_os_error() == Some(libc::ENOENT) => {}
-                Err(e) => {
-                    crate::warn!("{} could not be unmounted or remounted read-only: {e}", target.display())
-                }
-            }
-        }
-    }
+    unmount_all(k, &info);
     k.sync();
     crate::info!("{}", if how == Halt::PowerOff { "powering off" } else { "rebooting" });
     if let Err(e) = k.halt(how) {
@@ -137,12 +123,22 @@ pub fn finish(k: &mut dyn Kernel, how: Halt) -> ! {
     }
 }
 
-/// Unmount with the kernel fake for tests; see [`finish`].
+/// Unmounts everything [`unmount_order`] lists; what is busy is remounted
+/// read-only. Returns the mounts left read-only.
 pub fn unmount_all(k: &mut dyn Kernel, mountinfo: &str) -> Vec<PathBuf> {
     let mut ro = Vec::new();
     for target in unmount_order(mountinfo) {
-        if k.unmount(Path::new(&target)).is_err() && k.remount_ro(&target).is_ok() {
-            ro.push(target);
+        if k.unmount(&target).is_ok() {
+            continue;
+        }
+        match k.remount_ro(&target) {
+            Ok(()) => {
+                crate::warn!("{} busy; remounted read-only", target.display());
+                ro.push(target);
+            }
+            // Gone already (a parent's unmount took it along).
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) || e.raw_os_error() == Some(libc::ENOENT) => {}
+            Err(e) => crate::warn!("{} could not be unmounted or remounted read-only: {e}", target.display()),
         }
     }
     ro

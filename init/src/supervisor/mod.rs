@@ -261,6 +261,11 @@ impl Supervisor {
         pids
     }
 
+    /// Whether `pid` is a running service.
+    pub fn is_running(&self, pid: i32) -> bool {
+        self.entries.iter().any(|e| e.state == State::Running { pid })
+    }
+
     pub fn all_stopped(&self) -> bool {
         self.entries.iter().all(|e| !matches!(e.state, State::Running { .. }))
     }
@@ -419,7 +424,9 @@ mod tests {
         s.tick(t0);
         let pids = s.begin_stop();
         assert_eq!(pids, [("b", 101, libc::SIGTERM), ("a", 100, libc::SIGTERM)]);
+        assert!(s.is_running(101) && s.is_running(100));
         s.exited(101, "exit 0", t0);
+        assert!(!s.is_running(101) && s.is_running(100));
         s.exited(100, "exit 0", t0);
         assert!(s.all_stopped());
         s.tick(t0 + Duration::from_secs(100));
