@@ -57,14 +57,9 @@ impl Apt {
         Apt { cache: cache.to_path_buf(), arch: arch.to_string() }
     }
 
-    /// Resolves the candidate version of `name`, downloads and unpacks it.
-    pub fn fetch(&self, name: &str) -> Result<Package, AptError> {
-        let mut all = self.fetch_all(&[name.to_string()])?;
-        all.pop().ok_or_else(|| AptError::Unknown { package: name.into(), arch: self.arch.clone() })
-    }
-
-    /// [`Apt::fetch`] for several packages with one `apt-cache` call (each
-    /// call parses all package lists, about a second).
+    /// Resolves the candidate versions of `names`, downloads and unpacks
+    /// them, with one `apt-cache` call (each call parses all package lists,
+    /// about a second).
     pub fn fetch_all(&self, names: &[String]) -> Result<Vec<Package>, AptError> {
         let records = self.show_many(names)?;
         let mut out = Vec::new();
@@ -130,8 +125,8 @@ impl Apt {
     /// The versioned kernel package a metapackage such as linux-image-amd64
     /// points to (or the package itself when it is already versioned).
     pub fn resolve_kernel(&self, name: &str) -> Result<String, AptError> {
-        let meta = self.show(name)?;
-        let depends = field(&meta, "Depends").unwrap_or_default();
+        let records = self.show_many(&[name.to_string()])?;
+        let depends = records.get(name).and_then(|meta| field(meta, "Depends")).unwrap_or_default();
         if name.chars().any(|c| c.is_ascii_digit()) && depends.is_empty() {
             return Ok(name.to_string());
         }
@@ -141,20 +136,6 @@ impl Apt {
             .find(|d| d.starts_with("linux-image-"))
             .map(str::to_string)
             .ok_or_else(|| AptError::NoKernel { package: name.into() })
-    }
-
-    fn show(&self, name: &str) -> Result<String, AptError> {
-        let spec = format!("{name}:{}", self.arch);
-        let out = Command::new("apt-cache")
-            .args(["show", "--no-all-versions", &spec])
-            .env("LC_ALL", "C")
-            .output()
-            .map_err(|source| AptError::Spawn { tool: "apt-cache", source })?;
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        if !out.status.success() || text.trim().is_empty() {
-            return Err(AptError::Unknown { package: name.into(), arch: self.arch.clone() });
-        }
-        Ok(text)
     }
 
     fn download(&self, name: &str, version: &str, dir: &Path) -> Result<(), AptError> {

@@ -65,13 +65,11 @@ pub fn build(o: &BuildOptions) -> Result<PathBuf> {
 
     step("resolving packages");
     let kernel_name = apt.resolve_kernel(&board.kernel.package)?;
-    let mut boot_pkgs = apt.fetch_all(&[kernel_name, board.bootloader.package.clone()])?.into_iter();
-    let (Some(kernel), Some(bootloader)) = (boot_pkgs.next(), boot_pkgs.next()) else {
-        bail!("apt returned no kernel or bootloader package");
-    };
-    let mut packages = vec![kernel.clone(), bootloader.clone()];
-    let names: Vec<String> = board.packages.keys().cloned().collect();
-    packages.extend(apt.fetch_all(&names)?);
+    // One apt-cache call for everything: kernel and bootloader first.
+    let mut names = vec![kernel_name, board.bootloader.package.clone()];
+    names.extend(board.packages.keys().cloned());
+    let packages = apt.fetch_all(&names)?;
+    let (kernel, bootloader) = (packages[0].clone(), packages[1].clone());
 
     // Inputs hash: skip the build when nothing changed ("stale" check).
     let inputs = inputs_hash(o, &board, &packages)?;
