@@ -288,7 +288,7 @@ impl Vm {
         let end = self.pos - format!("@@E{n}@@ ").len();
         self.expect("\n", Duration::from_secs(5))?;
         let v = self.out.lock().map_err(|_| anyhow!("console lock poisoned"))?;
-        let output = String::from_utf8_lossy(&v[start..end]).replace('\r', "").trim().to_string();
+        let output = strip_log_lines(&String::from_utf8_lossy(&v[start..end]).replace('\r', ""));
         let tail = String::from_utf8_lossy(&v[end..self.pos]).to_string();
         let code = tail.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(-1);
         Ok((output, code))
@@ -406,4 +406,36 @@ pub fn disk_copy(image: &Path, to: &Path, size: u64) -> Result<()> {
         f.set_len(size)?;
     }
     Ok(())
+}
+
+/// Removes the lines other writers put on the console while a shell command
+/// ran: services' mirrored output (`[containerd] ...`), the kernel's and
+/// lichen-init's messages (`[   12.345] ...`). Each is one whole write, so
+/// they interleave with the command's output only at line boundaries.
+pub fn strip_log_lines(output: &str) -> String {
+    let is_log = |l: &str| {
+        let Some(rest) = l.strip_prefix('[') else { return false };
+        let Some(close) = rest.find("] ") else { return false };
+        let tag = &rest[..close];
+        let uptime = !tag.is_empty() && tag.trim_start().chars().all(|c| c.is_ascii_digit() || c == '.');
+        let service =
+            !tag.is_empty() && tag.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        uptime || service
+    };
+    output.lines().filter(|l| !is_log(l)).collect::<Vec<_>>().join("\n").trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_log_lines;
+
+    #[test]
+    fn log_lines_are_removed_from_shell_output() {
+        let out = "[containerd] time=x level=info msg=\"Start\"\n\
+                   [   12.345] lichen-init: service containerd ready\n\
+                   [    1.000000] virtio_net virtio0 eth0: up\n\
+                   persist-1\n\
+                   [not a log]\n";
+        assert_eq!(strip_log_lines(out), "persist-1\n[not a log]");
+    }
 }
