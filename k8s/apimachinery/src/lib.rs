@@ -1,0 +1,16 @@
+//! The rules of the Kubernetes API, with no I/O: which resources exist,
+//! label and field selectors, the three patch formats, the Table columns
+//! `kubectl get` prints, the OpenAPI schemas, and `metav1.Status` errors.
+//!
+//! Objects are `serde_json::Value`s so one code path serves built-in kinds
+//! and custom resources alike. This crate must not touch the network, the
+//! clock (callers pass `now`), or the datastore: that is lichen-apiserver's
+//! job.
+
+#![forbid(unsafe_code)]
+
+pub mod openapi;
+pub mod patch;
+pub mod printers;
+pub mod resources;
+pub mod selector;

@@ -1,0 +1,3 @@
+//! The three patch formats kubectl and clients send.
+
+pub mod meta;
