@@ -1,18 +1,37 @@
 //! lichen-apiserver: the Kubernetes API server of `lichen server`.
 //!
 //! It owns HTTP: TLS (rustls, ring), the accept loop (hyper, HTTP/1.1 and
-//! HTTP/2, as client-go speaks both), routing (axum), and later
-//! authentication, authorization and the Kubernetes resource semantics on top
-//! of [`lichen_store::Store`]. It must not touch SQLite or any storage detail
-//! below the `Store` trait, and it never runs controllers or the agent.
-//!
-//! So far: `/version`, `/healthz`, `/livez`, `/readyz`, TLS with optional
-//! client certificates checked against the cluster CA.
+//! HTTP/2, as client-go speaks both), routing, authentication from client
+//! certificates, authorization, and the Kubernetes resource semantics
+//! (discovery, CRUD, lists, watches, patches, Tables) on top of
+//! [`lichen_store::Store`]. The API's rules without I/O live in
+//! lichen-apimachinery. It must not touch SQLite or any storage detail below
+//! the `Store` trait, and it never runs controllers or the agent.
 #![forbid(unsafe_code)]
 
+pub mod api;
+pub mod authn;
+pub mod authz;
+pub mod body;
+pub mod bootstrap;
+pub mod crud;
+pub mod defaults;
+pub mod discovery;
 pub mod health;
+pub mod lifecycle;
+pub mod list;
+pub mod objects;
+pub mod patch;
+pub mod protobuf;
+pub mod request;
+pub mod scale;
+pub mod selectors;
 pub mod serve;
+pub mod status;
+pub mod table;
 pub mod tls;
+pub mod validate;
 pub mod version;
+pub mod watch;
 
 pub use serve::{Config, ServeError, serve};

@@ -4,8 +4,9 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::{FromRef, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
@@ -15,6 +16,7 @@ use hyper_util::service::TowerToHyperService;
 use lichen_store::Store;
 use tokio_rustls::TlsAcceptor;
 
+use crate::api::Api;
 use crate::health::{self, Check};
 use crate::version::Info;
 
@@ -29,12 +31,21 @@ pub struct Config {
 pub enum ServeError {
     #[error("listening socket")]
     Listen(#[source] std::io::Error),
+    #[error("creating the system namespaces")]
+    Bootstrap(#[source] lichen_store::StoreError),
 }
 
 #[derive(Clone)]
 struct AppState {
     store: Arc<dyn Store>,
     version: Arc<Info>,
+    api: Arc<Api>,
+}
+
+impl FromRef<AppState> for Arc<Api> {
+    fn from_ref(s: &AppState) -> Self {
+        s.api.clone()
+    }
 }
 
 fn router(state: AppState) -> Router {
@@ -43,7 +54,7 @@ fn router(state: AppState) -> Router {
         .route("/healthz", get(|s, q| health_endpoint("healthz", s, q)))
         .route("/livez", get(|s, q| health_endpoint("livez", s, q)))
         .route("/readyz", get(|s, q| health_endpoint("readyz", s, q)))
-        .fallback(not_found)
+        .fallback(crate::api::handle)
         .with_state(state)
 }
 
@@ -64,21 +75,6 @@ async fn health_endpoint(
     (StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), body).into_response()
 }
 
-/// Upstream's answer for a path it does not serve: a `Status`, 404.
-async fn not_found() -> Response {
-    let status = serde_json::json!({
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": "the server could not find the requested resource",
-        "reason": "NotFound",
-        "details": {},
-        "code": 404
-    });
-    (StatusCode::NOT_FOUND, Json(status)).into_response()
-}
-
 /// Serves until `shutdown` completes.
 pub async fn serve(
     cfg: Config,
@@ -88,17 +84,42 @@ pub async fn serve(
     cfg.listener.set_nonblocking(true).map_err(ServeError::Listen)?;
     let listener = tokio::net::TcpListener::from_std(cfg.listener).map_err(ServeError::Listen)?;
     let acceptor = TlsAcceptor::from(cfg.tls);
-    let app = router(AppState { store, version: Arc::new(cfg.version) });
+    let api = Arc::new(Api::new(store.clone()));
+    crate::bootstrap::ensure(&api).map_err(ServeError::Bootstrap)?;
+    let app = router(AppState { store: store.clone(), version: Arc::new(cfg.version), api });
+    // Bookmarks: every open watch learns the current revision once a minute,
+    // so clients can resume after compaction without relisting.
+    let progress = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            let s = store.clone();
+            let _ = tokio::task::spawn_blocking(move || s.request_progress()).await;
+        }
+    });
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
-            () = &mut shutdown => return Ok(()),
+            () = &mut shutdown => {
+                progress.abort();
+                return Ok(());
+            }
             accepted = listener.accept() => {
                 // A failed accept (EMFILE, a reset) must not stop the server.
                 let Ok((tcp, _peer)) = accepted else { continue };
                 let (acceptor, app) = (acceptor.clone(), app.clone());
                 tokio::spawn(async move {
                     let Ok(tls) = acceptor.accept(tcp).await else { return };
+                    let identity = tls
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|c| c.first())
+                        .and_then(|c| crate::authn::from_certificate(c.as_ref()));
+                    let app = match identity {
+                        Some(id) => app.layer(Extension(id)),
+                        None => app,
+                    };
                     let service = TowerToHyperService::new(app);
                     let _ = auto::Builder::new(TokioExecutor::new())
                         .serve_connection_with_upgrades(TokioIo::new(tls), service)

@@ -1,0 +1,209 @@
+//! The Kubernetes API on top of the store: the resource table, dispatch of
+//! `/api` and `/apis` requests to discovery and the resource handlers, and
+//! the mapping of store errors to `Status`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use axum::Extension;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use lichen_apimachinery::resources::{self, Resource};
+use lichen_store::{Store, StoreError};
+
+use crate::authn::Identity;
+use crate::request::{self, ResourceRequest, Target, Verb};
+use crate::status::{ApiError, qualified};
+use crate::{crud, discovery, list, watch};
+
+/// The API's shared state.
+pub struct Api {
+    pub store: Arc<dyn Store>,
+    resources: RwLock<Vec<Resource>>,
+}
+
+/// The query parameters of one request (a name may repeat; the first wins,
+/// as Go's `url.Values.Get`).
+#[derive(Debug, Default, Clone)]
+pub struct Params(HashMap<String, String>);
+
+impl Params {
+    pub fn parse(query: Option<&str>) -> Result<Self, ApiError> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or(""))
+            .map_err(|e| ApiError::BadRequest(format!("malformed query: {e}")))?;
+        let mut m = HashMap::new();
+        for (k, v) in pairs {
+            m.entry(k).or_insert(v);
+        }
+        Ok(Params(m))
+    }
+
+    pub fn get(&self, k: &str) -> Option<&str> {
+        self.0.get(k).map(String::as_str)
+    }
+
+    pub fn flag(&self, k: &str) -> bool {
+        matches!(self.get(k), Some("true" | "1"))
+    }
+
+    pub fn dry_run(&self) -> bool {
+        self.get("dryRun").is_some_and(|v| v == "All")
+    }
+}
+
+/// Everything a resource handler needs about one request.
+pub struct Ctx {
+    pub api: Arc<Api>,
+    pub req: ResourceRequest,
+    pub res: Resource,
+    pub params: Params,
+    pub headers: HeaderMap,
+    pub identity: Identity,
+}
+
+impl Ctx {
+    pub fn qualified(&self) -> String {
+        qualified(&self.res.group, &self.res.plural)
+    }
+
+    pub fn not_found(&self, name: &str) -> ApiError {
+        ApiError::NotFound {
+            resource: self.qualified(),
+            group: self.res.group.clone(),
+            plural: self.res.plural.clone(),
+            name: name.into(),
+        }
+    }
+
+    /// Maps a store error for object `name` of this request's resource.
+    pub fn store_error(&self, e: StoreError, name: &str) -> ApiError {
+        match e {
+            StoreError::AlreadyExists { .. } => ApiError::AlreadyExists {
+                resource: self.qualified(),
+                group: self.res.group.clone(),
+                plural: self.res.plural.clone(),
+                name: name.into(),
+            },
+            StoreError::NotFound { .. } => self.not_found(name),
+            StoreError::Conflict { .. } => self.conflict(name),
+            StoreError::Compacted { requested, compacted } => {
+                ApiError::Expired(format!("too old resource version: {requested} ({compacted})"))
+            }
+            StoreError::FutureRevision { requested, current } => {
+                ApiError::Timeout(format!("Too large resource version: {requested}, current: {current}"))
+            }
+            StoreError::TooSlow => ApiError::Internal("watcher fell too far behind".into()),
+            StoreError::InvalidKey { key, reason } => {
+                ApiError::BadRequest(format!("invalid object name in {key:?}: {reason}"))
+            }
+            e @ (StoreError::Open { .. }
+            | StoreError::SchemaTooNew { .. }
+            | StoreError::Backend { .. }
+            | StoreError::Corrupt { .. }) => ApiError::Internal(format!("datastore: {e}")),
+        }
+    }
+
+    pub fn conflict(&self, name: &str) -> ApiError {
+        ApiError::Conflict {
+            resource: self.qualified(),
+            group: self.res.group.clone(),
+            plural: self.res.plural.clone(),
+            name: name.into(),
+            detail:
+                "the object has been modified; please apply your changes to the latest version and try again"
+                    .into(),
+        }
+    }
+
+    /// Runs a store call off the async threads (SQLite blocks).
+    pub async fn store<T: Send + 'static>(
+        &self,
+        name: &str,
+        f: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let store = self.api.store.clone();
+        match tokio::task::spawn_blocking(move || f(store.as_ref())).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(self.store_error(e, name)),
+            Err(e) => Err(ApiError::internal(e)),
+        }
+    }
+}
+
+impl Api {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Api { store, resources: RwLock::new(resources::builtin()) }
+    }
+
+    pub fn resources(&self) -> Vec<Resource> {
+        self.resources.read().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    pub fn find(&self, group: &str, version: &str, plural: &str) -> Option<Resource> {
+        let all = self.resources.read().ok()?;
+        all.iter().find(|r| r.group == group && r.version == version && r.plural == plural).cloned()
+    }
+
+    /// The resource serving `kind` in `apiVersion`.
+    pub fn find_kind(&self, api_version: &str, kind: &str) -> Option<Resource> {
+        let all = self.resources.read().ok()?;
+        all.iter().find(|r| r.api_version() == api_version && r.kind == kind).cloned()
+    }
+}
+
+/// Entry point for every path the fixed routes do not serve.
+pub async fn handle(
+    State(api): State<Arc<Api>>,
+    identity: Option<Extension<Identity>>,
+    req: Request,
+) -> Response {
+    match dispatch(api, identity.map(|Extension(i)| i), req).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn dispatch(api: Arc<Api>, identity: Option<Identity>, req: Request) -> Result<Response, ApiError> {
+    let (parts, body) = req.into_parts();
+    let params = Params::parse(parts.uri.query())?;
+    let Some(target) = request::parse(&parts.method, parts.uri.path(), params.flag("watch")) else {
+        return Err(ApiError::NoRoute);
+    };
+    let identity = identity.ok_or(ApiError::Unauthorized)?;
+    match target {
+        Target::Root { legacy } => Ok(discovery::root(&api, legacy, &parts.headers)),
+        Target::Group(g) => discovery::group(&api, &g, &parts.headers),
+        Target::GroupVersion { group, version } => {
+            discovery::group_version(&api, &group, &version, &parts.headers)
+        }
+        Target::Resource(req) => {
+            let res = api.find(&req.group, &req.version, &req.plural).ok_or(ApiError::NoRoute)?;
+            if !res.namespaced && !req.namespace.is_empty() {
+                return Err(ApiError::NoRoute);
+            }
+            let ctx = Ctx { api, req, res, params, headers: parts.headers, identity };
+            crate::authz::authorize(&ctx).await?;
+            resource(ctx, body).await
+        }
+    }
+}
+
+async fn resource(ctx: Ctx, body: Body) -> Result<Response, ApiError> {
+    if let Some(sub) = ctx.req.subresource.as_deref()
+        && !ctx.res.subresources.iter().any(|s| s.name == sub)
+    {
+        return Err(ApiError::NoRoute);
+    }
+    match ctx.req.verb {
+        Verb::Get => crud::get(&ctx).await,
+        Verb::List => list::list(&ctx).await,
+        Verb::Watch => watch::watch(ctx).await,
+        Verb::Create => crud::create(&ctx, body).await,
+        Verb::Update => crud::update(&ctx, body).await,
+        Verb::Patch => crud::patch(&ctx, body).await,
+        Verb::Delete => crud::delete(&ctx, body).await,
+        Verb::DeleteCollection => crud::delete_collection(&ctx, body).await,
+    }
+}

@@ -1,0 +1,278 @@
+//! Single-object verbs: get, create, update (PUT), patch, delete, and the
+//! `status`, `scale` and `finalize` subresources.
+
+use axum::body::Body;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use crate::api::Ctx;
+use crate::status::{ApiError, Cause};
+use crate::{body, lifecycle, objects, scale, table};
+
+/// Reads the current object, `NotFound` if absent.
+pub async fn current(ctx: &Ctx, name: &str) -> Result<(Value, i64), ApiError> {
+    let key = objects::key(&ctx.res, &ctx.req.namespace, name);
+    let kv = ctx.store(name, move |s| s.get(&key, None)).await?.ok_or_else(|| ctx.not_found(name))?;
+    Ok((objects::decode(&kv)?, kv.mod_revision))
+}
+
+fn url_name(ctx: &Ctx) -> Result<&str, ApiError> {
+    ctx.req.name.as_deref().ok_or(ApiError::NoRoute)
+}
+
+/// One object, or a one-row Table for kubectl.
+pub fn respond(ctx: &Ctx, code: StatusCode, obj: &Value) -> Response {
+    if ctx.req.subresource.is_none() && body::wants_table(&ctx.headers) {
+        let t = table::table(
+            ctx,
+            std::slice::from_ref(obj),
+            json!({"resourceVersion": objects::meta_str(obj, "resourceVersion")}),
+        );
+        return body::json(code, &t, &ctx.headers);
+    }
+    body::json(code, obj, &ctx.headers)
+}
+
+pub async fn get(ctx: &Ctx) -> Result<Response, ApiError> {
+    let name = url_name(ctx)?;
+    let (obj, _) = current(ctx, name).await?;
+    let obj = match ctx.req.subresource.as_deref() {
+        Some("scale") => scale::scale_of(ctx, &obj)?,
+        _ => obj,
+    };
+    Ok(respond(ctx, StatusCode::OK, &obj))
+}
+
+/// The body's apiVersion and kind must be the endpoint's (missing ones are
+/// filled in, as upstream's decoder defaults them).
+pub fn check_type(ctx: &Ctx, obj: &mut Value, api_version: &str, kind: &str) -> Result<(), ApiError> {
+    match obj.get("apiVersion").and_then(Value::as_str) {
+        None | Some("") => obj["apiVersion"] = json!(api_version),
+        Some(v) if v == api_version => {}
+        Some(v) => {
+            return Err(ApiError::BadRequest(format!(
+                "the API version in the data ({v}) does not match the expected API version ({api_version})"
+            )));
+        }
+    }
+    match obj.get("kind").and_then(Value::as_str) {
+        None | Some("") => obj["kind"] = json!(kind),
+        Some(k) if k == kind => {}
+        Some(k) => {
+            return Err(ApiError::BadRequest(format!(
+                "the kind in the data ({k}) does not match the expected kind ({kind}) of {}",
+                ctx.qualified()
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn check_namespace(ctx: &Ctx, obj: &mut Value) -> Result<(), ApiError> {
+    let body_ns = objects::meta_str(obj, "namespace").unwrap_or("").to_string();
+    if ctx.res.namespaced {
+        if ctx.req.namespace.is_empty() {
+            return Err(ApiError::NoRoute);
+        }
+        if !body_ns.is_empty() && body_ns != ctx.req.namespace {
+            return Err(ApiError::BadRequest(
+                "the namespace of the provided object does not match the namespace sent on the request"
+                    .into(),
+            ));
+        }
+        objects::meta_mut(obj).insert("namespace".into(), json!(ctx.req.namespace));
+    } else {
+        objects::meta_mut(obj).remove("namespace");
+    }
+    Ok(())
+}
+
+fn invalid(ctx: &Ctx, name: &str, causes: Vec<Cause>) -> ApiError {
+    ApiError::Invalid { group: ctx.res.group.clone(), kind: ctx.res.kind.clone(), name: name.into(), causes }
+}
+
+pub async fn create(ctx: &Ctx, body: Body) -> Result<Response, ApiError> {
+    if ctx.req.name.is_some() {
+        return Err(ApiError::MethodNotSupported { verb: "create".into(), resource: ctx.res.plural.clone() });
+    }
+    let bytes = body::read(body).await?;
+    let mut obj = body::decode_object(&bytes, &body::content_type(&ctx.headers))?;
+    let (api_version, kind) = (ctx.res.api_version(), ctx.res.kind.clone());
+    check_type(ctx, &mut obj, &api_version, &kind)?;
+    check_namespace(ctx, &mut obj)?;
+    let name = match objects::meta_str(&obj, "name").filter(|n| !n.is_empty()) {
+        Some(n) => n.to_string(),
+        None => match objects::meta_str(&obj, "generateName").filter(|n| !n.is_empty()) {
+            Some(base) => objects::generated_name(base),
+            None => {
+                return Err(invalid(
+                    ctx,
+                    "",
+                    vec![Cause::required("metadata.name", "name or generateName is required")],
+                ));
+            }
+        },
+    };
+    let causes = objects::validate_name(objects::name_rule(&ctx.res), &name, "metadata.name");
+    if !causes.is_empty() {
+        return Err(invalid(ctx, &name, causes));
+    }
+    if ctx.res.namespaced {
+        lifecycle::check_namespace_open(ctx, &name).await?;
+    }
+    lifecycle::prepare_create(ctx, &mut obj, &name);
+    let causes = crate::validate::object(ctx, &obj);
+    if !causes.is_empty() {
+        return Err(invalid(ctx, &name, causes));
+    }
+    if ctx.params.dry_run() {
+        return Ok(respond(ctx, StatusCode::CREATED, &obj));
+    }
+    let key = objects::key(&ctx.res, &ctx.req.namespace, &name);
+    let value = objects::encode(&obj)?;
+    let kv = ctx.store(&name, move |s| s.create(&key, &value)).await?;
+    objects::set_resource_version(&mut obj, kv.mod_revision);
+    Ok(respond(ctx, StatusCode::CREATED, &obj))
+}
+
+pub async fn update(ctx: &Ctx, body: Body) -> Result<Response, ApiError> {
+    let name = url_name(ctx)?.to_string();
+    let bytes = body::read(body).await?;
+    let new = body::decode_object(&bytes, &body::content_type(&ctx.headers))?;
+    write_loop(ctx, &name, |_| Ok(new.clone()), true).await
+}
+
+pub async fn patch(ctx: &Ctx, body: Body) -> Result<Response, ApiError> {
+    let name = url_name(ctx)?.to_string();
+    let bytes = body::read(body).await?;
+    let content_type = body::content_type(&ctx.headers);
+    let kind = crate::patch::kind_of(&content_type)?;
+    write_loop(ctx, &name, |current| crate::patch::apply(ctx, kind, current, &bytes), false).await
+}
+
+/// Read, change, compare-and-swap; retried when another writer got in
+/// between and the client did not pin a resourceVersion.
+async fn write_loop(
+    ctx: &Ctx,
+    name: &str,
+    change: impl Fn(&Value) -> Result<Value, ApiError>,
+    is_put: bool,
+) -> Result<Response, ApiError> {
+    for _ in 0..8 {
+        let (current, rev) = current(ctx, name).await?;
+        let base = match ctx.req.subresource.as_deref() {
+            Some("scale") => scale::scale_of(ctx, &current)?,
+            _ => current.clone(),
+        };
+        let mut new = change(&base)?;
+        let (api_version, kind) = match ctx.req.subresource.as_deref() {
+            Some("scale") => ("autoscaling/v1".to_string(), "Scale".to_string()),
+            _ => (ctx.res.api_version(), ctx.res.kind.clone()),
+        };
+        check_type(ctx, &mut new, &api_version, &kind)?;
+        let new_name = objects::meta_str(&new, "name").unwrap_or("");
+        if !new_name.is_empty() && new_name != name || (is_put && new_name.is_empty()) {
+            return Err(ApiError::BadRequest(format!(
+                "the name of the object ({new_name}) does not match the name on the URL ({name})"
+            )));
+        }
+        if let Some(ns) = objects::meta_str(&new, "namespace")
+            && !ns.is_empty()
+            && ns != ctx.req.namespace
+        {
+            return Err(ApiError::BadRequest(
+                "the namespace of the provided object does not match the namespace sent on the request"
+                    .into(),
+            ));
+        }
+        let pinned = objects::meta_str(&new, "resourceVersion").filter(|v| !v.is_empty()).map(String::from);
+        if let Some(p) = &pinned
+            && *p != rev.to_string()
+        {
+            return Err(ctx.conflict(name));
+        }
+        let merged = match ctx.req.subresource.as_deref() {
+            Some("scale") => scale::apply_scale(ctx, &current, &new)?,
+            sub => lifecycle::merge_update(ctx, sub, &current, new),
+        };
+        let causes = crate::validate::object(ctx, &merged);
+        if !causes.is_empty() {
+            return Err(invalid(ctx, name, causes));
+        }
+        let answer = |obj: &Value| -> Response {
+            match ctx.req.subresource.as_deref() {
+                Some("scale") => match scale::scale_of(ctx, obj) {
+                    Ok(s) => respond(ctx, StatusCode::OK, &s),
+                    Err(e) => axum::response::IntoResponse::into_response(e),
+                },
+                _ => respond(ctx, StatusCode::OK, obj),
+            }
+        };
+        if lifecycle::unchanged(&merged, &current) {
+            return Ok(answer(&current));
+        }
+        if ctx.params.dry_run() {
+            return Ok(answer(&merged));
+        }
+        if lifecycle::finalized(&merged) {
+            let key = objects::key(&ctx.res, &ctx.req.namespace, name);
+            let n = name.to_string();
+            return match ctx.store(name, move |s| s.delete(&key, Some(rev))).await {
+                Ok(kv) => {
+                    let mut gone = merged;
+                    objects::set_resource_version(&mut gone, kv.mod_revision);
+                    Ok(answer(&gone))
+                }
+                Err(ApiError::Conflict { .. }) if pinned.is_none() => continue,
+                Err(e) => Err(e),
+            }
+            .map_err(|e| if let ApiError::NotFound { .. } = e { ctx.not_found(&n) } else { e });
+        }
+        let key = objects::key(&ctx.res, &ctx.req.namespace, name);
+        let value = objects::encode(&merged)?;
+        match ctx.store(name, move |s| s.update(&key, &value, rev)).await {
+            Ok(kv) => {
+                let mut obj = merged;
+                objects::set_resource_version(&mut obj, kv.mod_revision);
+                return Ok(answer(&obj));
+            }
+            Err(ApiError::Conflict { .. }) if pinned.is_none() => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(ctx.conflict(name))
+}
+
+pub async fn delete(ctx: &Ctx, body: Body) -> Result<Response, ApiError> {
+    let name = url_name(ctx)?.to_string();
+    if ctx.req.subresource.is_some() {
+        return Err(ApiError::MethodNotSupported { verb: "delete".into(), resource: ctx.res.plural.clone() });
+    }
+    let bytes = body::read(body).await?;
+    let opts = lifecycle::DeleteOptions::parse(&bytes, &ctx.params)?;
+    let obj = lifecycle::delete_one(ctx, &name, &opts).await?;
+    Ok(body::json(StatusCode::OK, &obj, &ctx.headers))
+}
+
+pub async fn delete_collection(ctx: &Ctx, body: Body) -> Result<Response, ApiError> {
+    let bytes = body::read(body).await?;
+    let opts = lifecycle::DeleteOptions::parse(&bytes, &ctx.params)?;
+    let (items, rev) = crate::list::matching(ctx).await?;
+    let mut deleted = Vec::new();
+    for obj in items {
+        let name = objects::meta_str(&obj, "name").unwrap_or("").to_string();
+        match lifecycle::delete_one(ctx, &name, &opts).await {
+            Ok(o) => deleted.push(o),
+            Err(ApiError::NotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let list = json!({
+        "kind": ctx.res.list_kind,
+        "apiVersion": ctx.res.api_version(),
+        "metadata": {"resourceVersion": rev.to_string()},
+        "items": deleted,
+    });
+    Ok(body::json(StatusCode::OK, &list, &ctx.headers))
+}

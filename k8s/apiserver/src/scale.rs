@@ -1,0 +1,76 @@
+//! The `scale` subresource: an `autoscaling/v1 Scale` view of a workload's
+//! replicas (`kubectl scale` PATCHes it).
+
+use serde_json::{Value, json};
+
+use crate::api::Ctx;
+use crate::objects;
+use crate::status::{ApiError, Cause};
+
+/// The Scale of a Deployment, ReplicaSet, StatefulSet or ReplicationController.
+pub fn scale_of(ctx: &Ctx, obj: &Value) -> Result<Value, ApiError> {
+    let m = objects::meta(obj);
+    let selector = match &obj["spec"]["selector"] {
+        Value::Object(sel) if sel.contains_key("matchLabels") || sel.contains_key("matchExpressions") => {
+            crate::selectors::format_label_selector(&obj["spec"]["selector"])
+        }
+        Value::Object(sel) => {
+            // ReplicationController: a plain map.
+            let mut parts: Vec<String> =
+                sel.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect();
+            parts.sort();
+            parts.join(",")
+        }
+        _ => String::new(),
+    };
+    let mut meta = json!({
+        "name": m["name"],
+        "namespace": m["namespace"],
+        "uid": m["uid"],
+        "resourceVersion": m["resourceVersion"],
+        "creationTimestamp": m["creationTimestamp"],
+    });
+    if let Some(o) = meta.as_object_mut() {
+        o.retain(|_, v| !v.is_null());
+    }
+    let mut status = json!({"replicas": obj["status"]["replicas"].as_i64().unwrap_or(0)});
+    if !selector.is_empty() {
+        status["selector"] = json!(selector);
+    }
+    let _ = ctx;
+    Ok(json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": meta,
+        "spec": {"replicas": obj["spec"]["replicas"].as_i64().unwrap_or(1)},
+        "status": status,
+    }))
+}
+
+/// The workload with the replicas a Scale asks for.
+pub fn apply_scale(ctx: &Ctx, current: &Value, scale: &Value) -> Result<Value, ApiError> {
+    let replicas = &scale["spec"]["replicas"];
+    let n = match replicas {
+        Value::Null => 0,
+        v => v
+            .as_i64()
+            .ok_or_else(|| ApiError::BadRequest(format!("spec.replicas: expected an integer, got {v}")))?,
+    };
+    if n < 0 {
+        return Err(ApiError::Invalid {
+            group: "autoscaling".into(),
+            kind: "Scale".into(),
+            name: objects::meta_str(current, "name").unwrap_or("").into(),
+            causes: vec![Cause::invalid("spec.replicas", replicas, "must be greater than or equal to 0")],
+        });
+    }
+    let mut out = current.clone();
+    out["spec"]["replicas"] = json!(n);
+    if out["spec"] != current["spec"]
+        && let Some(g) = objects::meta(current).get("generation").and_then(Value::as_i64)
+    {
+        objects::meta_mut(&mut out).insert("generation".into(), json!(g + 1));
+    }
+    let _ = ctx;
+    Ok(out)
+}
