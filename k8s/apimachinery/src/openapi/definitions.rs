@@ -71,7 +71,9 @@ impl Definitions {
     pub fn new(schemas: Map<String, Value>) -> Self {
         let mut by_gvk = HashMap::new();
         for (name, schema) in &schemas {
-            for gvk in schema.get("x-kubernetes-group-version-kind").and_then(Value::as_array).into_iter().flatten() {
+            for gvk in
+                schema.get("x-kubernetes-group-version-kind").and_then(Value::as_array).into_iter().flatten()
+            {
                 let part = |key: &str| gvk.get(key).and_then(Value::as_str).unwrap_or_default().to_string();
                 by_gvk.insert((part("group"), part("version"), part("kind")), name.clone());
             }
@@ -137,15 +139,19 @@ mod tests {
     fn json_schema_rewrites_are_undone() {
         let pod = definitions().kind("", "v1", "Pod").expect("Pod");
         assert_eq!(pod["type"], "object");
-        assert_eq!(pod["properties"]["apiVersion"], serde_json::json!({
-            "description": pod["properties"]["apiVersion"]["description"],
-            "type": "string",
-        }));
+        assert_eq!(
+            pod["properties"]["apiVersion"],
+            serde_json::json!({
+                "description": pod["properties"]["apiVersion"]["description"],
+                "type": "string",
+            })
+        );
         assert_eq!(
             pod["properties"]["spec"]["allOf"][0]["$ref"],
             "#/components/schemas/io.k8s.api.core.v1.PodSpec"
         );
-        let int_or_string = definitions().get("io.k8s.apimachinery.pkg.util.intstr.IntOrString").expect("IntOrString");
+        let int_or_string =
+            definitions().get("io.k8s.apimachinery.pkg.util.intstr.IntOrString").expect("IntOrString");
         assert_eq!(int_or_string["format"], "int-or-string");
     }
 

@@ -38,7 +38,8 @@ impl SchemaPatchMeta {
 /// next path segment names (paths leave out indexes and map keys).
 fn value_schema(mut schema: Resolved<'static>, defs: &'static Definitions) -> Resolved<'static> {
     for _ in 0..4 {
-        let inner = if schema.has_properties() { None } else { schema.items().or_else(|| schema.map_values()) };
+        let inner =
+            if schema.has_properties() { None } else { schema.items().or_else(|| schema.map_values()) };
         match inner {
             Some(inner) => schema = resolve(inner, defs),
             None => break,
@@ -55,7 +56,10 @@ impl PatchMeta for SchemaPatchMeta {
         let merge = strategies.contains(&"merge");
         let is_list = field.type_name() == Some("array");
         FieldMeta {
-            merge_key: field.keyword("x-kubernetes-patch-merge-key").and_then(Value::as_str).map(str::to_string),
+            merge_key: field
+                .keyword("x-kubernetes-patch-merge-key")
+                .and_then(Value::as_str)
+                .map(str::to_string),
             merge,
             retain_keys: strategies.contains(&"retainKeys"),
             replace: strategies.contains(&"replace") || (is_list && !merge),

@@ -31,7 +31,9 @@ pub fn resolve<'a>(site: &'a Value, defs: &'a Definitions) -> Resolved<'a> {
     for _ in 0..MAX_HOPS {
         if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
             let target = ref_name(reference).and_then(|n| defs.get(n).map(|s| (n, s)));
-            let Some((target_name, target)) = target else { return Resolved { site, schema: &ANY, name: None } };
+            let Some((target_name, target)) = target else {
+                return Resolved { site, schema: &ANY, name: None };
+            };
             name = Some(target_name);
             schema = target;
         } else if let Some([only]) = schema.get("allOf").and_then(Value::as_array).map(Vec::as_slice) {

@@ -136,7 +136,9 @@ impl<'d> Walker<'d> {
             // Stable: document order within each group, except that pruned
             // fields are sorted.
             issues.sort_by(|(a, pa), (b, pb)| {
-                rank(a).cmp(&rank(b)).then_with(|| if *a == Class::Unknown { pa.cmp(pb) } else { std::cmp::Ordering::Equal })
+                rank(a)
+                    .cmp(&rank(b))
+                    .then_with(|| if *a == Class::Unknown { pa.cmp(pb) } else { std::cmp::Ordering::Equal })
             });
         }
         let mut seen = HashSet::new();
@@ -227,7 +229,9 @@ impl<'d> Walker<'d> {
                     let object_meta = self.defs.get(OBJECT_META).map(|m| resolve(m, self.defs));
                     Some((object_meta, meta_class))
                 }
-                (None, _) if !resource_meta.is_empty() && (key == "apiVersion" || key == "kind") => Some((None, class)),
+                (None, _) if !resource_meta.is_empty() && (key == "apiVersion" || key == "kind") => {
+                    Some((None, class))
+                }
                 (None, Members::Any) => Some((None, class)),
                 (None, Members::Map(values)) => Some((Some(*values), class)),
                 (None, Members::Struct { schema, preserve }) => match schema.property(key) {

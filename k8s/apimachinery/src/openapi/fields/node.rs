@@ -21,7 +21,9 @@ impl From<&Value> for Node {
     fn from(value: &Value) -> Self {
         match value {
             Value::Array(items) => Node::Array(items.iter().map(Node::from).collect()),
-            Value::Object(members) => Node::Object(members.iter().map(|(k, v)| (k.clone(), Node::from(v))).collect()),
+            Value::Object(members) => {
+                Node::Object(members.iter().map(|(k, v)| (k.clone(), Node::from(v))).collect())
+            }
             Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => Node::Scalar,
         }
     }
@@ -97,7 +99,8 @@ mod tests {
 
     #[test]
     fn keeps_duplicate_keys_in_document_order() {
-        let node: Node = serde_json::from_slice(br#"{"b": 1, "a": [true, {"x": null}], "b": "again"}"#).expect("json");
+        let node: Node =
+            serde_json::from_slice(br#"{"b": 1, "a": [true, {"x": null}], "b": "again"}"#).expect("json");
         let expected = Node::Object(vec![
             ("b".into(), Node::Scalar),
             ("a".into(), Node::Array(vec![Node::Scalar, Node::Object(vec![("x".into(), Node::Scalar)])])),

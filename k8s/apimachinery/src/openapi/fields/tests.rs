@@ -34,7 +34,8 @@ fn a_valid_deployment_has_no_unknown_fields() {
 
 #[test]
 fn a_typo_in_a_container_is_reported_with_its_list_index() {
-    let obj = deployment_with_container(json!({"name": "web", "image": "nginx", "imagePullPolicyy": "Always"}));
+    let obj =
+        deployment_with_container(json!({"name": "web", "image": "nginx", "imagePullPolicyy": "Always"}));
     assert_eq!(
         unknown_fields("apps", "v1", "Deployment", &obj),
         vec![r#"unknown field "spec.template.spec.containers[0].imagePullPolicyy""#]
@@ -43,7 +44,8 @@ fn a_typo_in_a_container_is_reported_with_its_list_index() {
 
 #[test]
 fn unknown_fields_are_not_descended_into() {
-    let obj = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "spec": {"a": {"b": 1}}});
+    let obj =
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "spec": {"a": {"b": 1}}});
     assert_eq!(unknown_fields("", "v1", "ConfigMap", &obj), vec![r#"unknown field "spec""#]);
 }
 
@@ -219,7 +221,10 @@ fn custom_resources_prune_fields_outside_the_schema() {
         "spec": {"port": "http", "free": {"x": {"y": 1}}, "labels": {"k": "v"}, "closed": {"gone": 1}},
         "status": {"ready": true}
     });
-    assert_eq!(crd_unknown_fields(&schema, &obj), vec![r#"unknown field "spec.closed.gone""#, r#"unknown field "status""#]);
+    assert_eq!(
+        crd_unknown_fields(&schema, &obj),
+        vec![r#"unknown field "spec.closed.gone""#, r#"unknown field "status""#]
+    );
 }
 
 #[test]
