@@ -22,6 +22,9 @@ use crate::{crud, discovery, list, watch};
 pub struct Api {
     pub store: Arc<dyn Store>,
     resources: RwLock<Vec<Resource>>,
+    /// OpenAPI v3 documents, built on first use and dropped when the
+    /// resource table changes.
+    openapi: RwLock<Option<Arc<crate::openapi::Documents>>>,
 }
 
 /// The query parameters of one request (a name may repeat; the first wins,
@@ -134,7 +137,20 @@ impl Ctx {
 
 impl Api {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Api { store, resources: RwLock::new(resources::builtin()) }
+        Api { store, resources: RwLock::new(resources::builtin()), openapi: RwLock::new(None) }
+    }
+
+    pub fn openapi_documents(&self) -> Arc<crate::openapi::Documents> {
+        if let Ok(cached) = self.openapi.read()
+            && let Some(d) = cached.as_ref()
+        {
+            return d.clone();
+        }
+        let docs = Arc::new(crate::openapi::build(&self.resources()));
+        if let Ok(mut slot) = self.openapi.write() {
+            *slot = Some(docs.clone());
+        }
+        docs
     }
 
     pub fn resources(&self) -> Vec<Resource> {
@@ -168,6 +184,11 @@ pub async fn handle(
 async fn dispatch(api: Arc<Api>, identity: Option<Identity>, req: Request) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
     let params = Params::parse(parts.uri.query())?;
+    let path = parts.uri.path();
+    if path == "/openapi/v3" || path.starts_with("/openapi/v3/") {
+        identity.ok_or(ApiError::Unauthorized)?;
+        return crate::openapi::serve(&api, path, &params, &parts.headers);
+    }
     let Some(target) = request::parse(&parts.method, parts.uri.path(), params.flag("watch")) else {
         return Err(ApiError::NoRoute);
     };

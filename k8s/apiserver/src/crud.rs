@@ -97,9 +97,12 @@ pub async fn create(ctx: &Ctx, body: Body) -> Result<Response, ApiError> {
         return Err(ApiError::MethodNotSupported { verb: "create".into(), resource: ctx.res.plural.clone() });
     }
     let bytes = body::read(body).await?;
-    let mut obj = body::decode_object(&bytes, &body::content_type(&ctx.headers))?;
+    let content_type = body::content_type(&ctx.headers);
+    let mut obj = body::decode_object(&bytes, &content_type)?;
     let (api_version, kind) = (ctx.res.api_version(), ctx.res.kind.clone());
     check_type(ctx, &mut obj, &api_version, &kind)?;
+    let raw = (content_type.is_empty() || content_type == "application/json").then_some(&bytes[..]);
+    let warnings = crate::validate::unknown_fields(ctx, &obj, raw)?;
     check_namespace(ctx, &mut obj)?;
     let name = match objects::meta_str(&obj, "name").filter(|n| !n.is_empty()) {
         Some(n) => n.to_string(),
@@ -126,21 +129,28 @@ pub async fn create(ctx: &Ctx, body: Body) -> Result<Response, ApiError> {
     if !causes.is_empty() {
         return Err(invalid(ctx, &name, causes));
     }
-    if ctx.params.dry_run() {
-        return Ok(respond(ctx, StatusCode::CREATED, &obj));
+    if !ctx.params.dry_run() {
+        let key = objects::key(&ctx.res, &ctx.req.namespace, &name);
+        let value = objects::encode(&obj)?;
+        let kv = ctx.store(&name, move |s| s.create(&key, &value)).await?;
+        objects::set_resource_version(&mut obj, kv.mod_revision);
     }
-    let key = objects::key(&ctx.res, &ctx.req.namespace, &name);
-    let value = objects::encode(&obj)?;
-    let kv = ctx.store(&name, move |s| s.create(&key, &value)).await?;
-    objects::set_resource_version(&mut obj, kv.mod_revision);
-    Ok(respond(ctx, StatusCode::CREATED, &obj))
+    Ok(crate::validate::with_warnings(respond(ctx, StatusCode::CREATED, &obj), &warnings))
 }
 
 pub async fn update(ctx: &Ctx, body: Body) -> Result<Response, ApiError> {
     let name = url_name(ctx)?.to_string();
     let bytes = body::read(body).await?;
-    let new = body::decode_object(&bytes, &body::content_type(&ctx.headers))?;
-    write_loop(ctx, &name, |_| Ok(new.clone()), true).await
+    let content_type = body::content_type(&ctx.headers);
+    let new = body::decode_object(&bytes, &content_type)?;
+    let warnings = if ctx.req.subresource.is_none() {
+        let raw = (content_type.is_empty() || content_type == "application/json").then_some(&bytes[..]);
+        crate::validate::unknown_fields(ctx, &new, raw)?
+    } else {
+        Vec::new()
+    };
+    let r = write_loop(ctx, &name, |_| Ok(new.clone()), true).await?;
+    Ok(crate::validate::with_warnings(r, &warnings))
 }
 
 pub async fn patch(ctx: &Ctx, body: Body) -> Result<Response, ApiError> {

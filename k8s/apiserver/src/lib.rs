@@ -21,6 +21,7 @@ pub mod health;
 pub mod lifecycle;
 pub mod list;
 pub mod objects;
+pub mod openapi;
 pub mod patch;
 pub mod protobuf;
 pub mod request;

@@ -1,0 +1,98 @@
+//! `/openapi/v3`: the index and one document per group-version, built from
+//! the resource table once and cached until the table changes (CRDs), with
+//! upstream's hash URLs, ETags, 304s and 301s for stale hashes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use lichen_apimachinery::openapi::{self, SerializedDocument};
+use lichen_apimachinery::resources::Resource;
+
+use crate::api::{Api, Params};
+use crate::status::ApiError;
+
+/// Documents by `v3_path` (`api/v1`, `apis/apps/v1`).
+pub type Documents = BTreeMap<String, Arc<SerializedDocument>>;
+
+/// Builds every group-version's document.
+pub fn build(resources: &[Resource]) -> Documents {
+    let mut gvs: BTreeMap<(String, String), Vec<Resource>> = BTreeMap::new();
+    for r in resources {
+        gvs.entry((r.group.clone(), r.version.clone())).or_default().push(r.clone());
+    }
+    gvs.into_iter()
+        .map(|((g, v), rs)| {
+            let doc = openapi::v3_document(&g, &v, &rs);
+            (openapi::v3_path(&g, &v), Arc::new(openapi::serialize_v3(&doc)))
+        })
+        .collect()
+}
+
+fn with_etag(mut r: Response, hash: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&openapi::etag(hash)) {
+        r.headers_mut().insert(header::ETAG, v);
+    }
+    r.headers_mut().insert(header::VARY, HeaderValue::from_static("Accept"));
+    r
+}
+
+fn not_modified(headers: &HeaderMap, hash: &str) -> bool {
+    headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == openapi::etag(hash)))
+}
+
+fn json_bytes(bytes: Vec<u8>) -> Response {
+    let mut r = (StatusCode::OK, bytes).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+pub fn serve(api: &Api, path: &str, params: &Params, headers: &HeaderMap) -> Result<Response, ApiError> {
+    let docs = api.openapi_documents();
+    let rest = path.trim_start_matches("/openapi/v3").trim_start_matches('/');
+    if rest.is_empty() {
+        let index = openapi::v3_index(docs.iter().map(|(p, d)| {
+            let (g, v) = split(p);
+            openapi::v3_index_entry(g, v, &d.hash)
+        }));
+        let bytes = index.to_string().into_bytes();
+        let hash = openapi::v3_hash(&bytes);
+        if not_modified(headers, &hash) {
+            return Ok(with_etag(StatusCode::NOT_MODIFIED.into_response(), &hash));
+        }
+        return Ok(with_etag(json_bytes(bytes), &hash));
+    }
+    let doc = docs.get(rest).ok_or(ApiError::NoRoute)?;
+    if let Some(h) = params.get("hash")
+        && h != doc.hash
+    {
+        let mut r = StatusCode::MOVED_PERMANENTLY.into_response();
+        let (g, v) = split(rest);
+        if let Ok(loc) = HeaderValue::from_str(&openapi::v3_url(g, v, &doc.hash)) {
+            r.headers_mut().insert(header::LOCATION, loc);
+        }
+        return Ok(r);
+    }
+    if not_modified(headers, &doc.hash) {
+        return Ok(with_etag(StatusCode::NOT_MODIFIED.into_response(), &doc.hash));
+    }
+    let mut r = with_etag(json_bytes(doc.bytes.clone()), &doc.hash);
+    if params.get("hash").is_some() {
+        r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, immutable"));
+    }
+    Ok(r)
+}
+
+/// `api/v1` → ("", "v1"); `apis/apps/v1` → ("apps", "v1").
+fn split(path: &str) -> (&str, &str) {
+    let parts: Vec<&str> = path.split('/').collect();
+    match parts.as_slice() {
+        ["api", v] => ("", v),
+        ["apis", g, v] => (g, v),
+        _ => ("", ""),
+    }
+}
