@@ -158,7 +158,25 @@ pub async fn patch(ctx: &Ctx, body: Body) -> Result<Response, ApiError> {
     let bytes = body::read(body).await?;
     let content_type = body::content_type(&ctx.headers);
     let kind = crate::patch::kind_of(&content_type)?;
-    write_loop(ctx, &name, |current| crate::patch::apply(ctx, kind, current, &bytes), false).await
+    let warnings = std::sync::Mutex::new(Vec::new());
+    let r = write_loop(
+        ctx,
+        &name,
+        |current| {
+            let new = crate::patch::apply(ctx, kind, current, &bytes)?;
+            if ctx.req.subresource.is_none() {
+                let w = crate::validate::unknown_fields(ctx, &new, None)?;
+                if let Ok(mut slot) = warnings.lock() {
+                    *slot = w;
+                }
+            }
+            Ok(new)
+        },
+        false,
+    )
+    .await?;
+    let warnings = warnings.into_inner().unwrap_or_default();
+    Ok(crate::validate::with_warnings(r, &warnings))
 }
 
 /// Read, change, compare-and-swap; retried when another writer got in

@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod apply;
 pub mod authn;
 pub mod authz;
 pub mod body;

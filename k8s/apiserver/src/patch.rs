@@ -1,58 +1,61 @@
-//! PATCH bodies: which format, and applying it to the current object.
+//! PATCH bodies: which format, and applying it to the current object with
+//! the kind's strategic-merge metadata from the OpenAPI schemas.
 
+use lichen_apimachinery::openapi;
+use lichen_apimachinery::patch::{self, PatchError, PatchType, meta::NoMeta};
 use serde_json::Value;
 
 use crate::api::Ctx;
-use crate::status::ApiError;
+use crate::status::{ApiError, Cause};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    Json,
-    Merge,
-    Strategic,
+    Patch(PatchType),
+    /// Server-side apply (`application/apply-patch+yaml`).
     Apply,
 }
 
 pub fn kind_of(content_type: &str) -> Result<Kind, ApiError> {
-    match content_type {
-        "application/json-patch+json" => Ok(Kind::Json),
-        "application/merge-patch+json" => Ok(Kind::Merge),
-        "application/strategic-merge-patch+json" => Ok(Kind::Strategic),
-        "application/apply-patch+yaml" | "application/apply-patch+cbor" => Ok(Kind::Apply),
-        other => Err(ApiError::UnsupportedMediaType(format!(
-            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {other})"
-        ))),
+    if content_type == "application/apply-patch+yaml" {
+        return Ok(Kind::Apply);
+    }
+    PatchType::from_content_type(content_type).map(Kind::Patch).map_err(|e| wire(&e))
+}
+
+/// Maps a patch failure to the Status upstream answers. Errors upstream
+/// leaves without a reason (a bad `$patch` directive, a missing merge key)
+/// are the client's mistakes: 400 here.
+pub fn wire(e: &PatchError) -> ApiError {
+    let message = e.message();
+    match e.reason() {
+        (415, _) => ApiError::UnsupportedMediaType(message),
+        (413, _) => ApiError::TooLarge(message),
+        (422, _) => ApiError::Invalid {
+            group: String::new(),
+            kind: "Patch".into(),
+            name: String::new(),
+            causes: vec![Cause { reason: "FieldValueInvalid", field: "patch".into(), message }],
+        },
+        (500, "InternalError") => ApiError::Internal(message),
+        _ => ApiError::BadRequest(message),
     }
 }
 
-pub fn apply(_ctx: &Ctx, kind: Kind, current: &Value, body: &[u8]) -> Result<Value, ApiError> {
-    let patch: Value =
-        serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("json parse error: {e}")))?;
+pub fn apply(ctx: &Ctx, kind: Kind, current: &Value, body: &[u8]) -> Result<Value, ApiError> {
     match kind {
-        Kind::Merge | Kind::Strategic | Kind::Apply => {
-            let mut out = current.clone();
-            merge(&mut out, &patch);
-            Ok(out)
-        }
-        Kind::Json => Err(ApiError::UnsupportedMediaType("json patch: not yet".into())),
-    }
-}
-
-fn merge(target: &mut Value, patch: &Value) {
-    let Value::Object(p) = patch else {
-        *target = patch.clone();
-        return;
-    };
-    if !target.is_object() {
-        *target = Value::Object(serde_json::Map::new());
-    }
-    if let Value::Object(t) = target {
-        for (k, v) in p {
-            if v.is_null() {
-                t.remove(k);
+        Kind::Patch(t) => {
+            let scale = ctx.req.subresource.as_deref() == Some("scale");
+            let meta = if scale {
+                None
             } else {
-                merge(t.entry(k.clone()).or_insert(Value::Null), v);
-            }
+                openapi::patch_meta(&ctx.res.group, &ctx.res.version, &ctx.res.kind)
+            };
+            let result = match &meta {
+                Some(m) => patch::apply_patch(t, current, body, m),
+                None => patch::apply_patch(t, current, body, &NoMeta),
+            };
+            result.map_err(|e| wire(&e))
         }
+        Kind::Apply => crate::apply::apply(ctx, current, body),
     }
 }

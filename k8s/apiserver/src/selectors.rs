@@ -36,7 +36,8 @@ impl Filter {
     }
 
     pub fn matches(&self, obj: &Value) -> bool {
-        self.label.as_ref().is_none_or(|l| l.matches_object(obj)) && self.field.as_ref().is_none_or(|f| f.matches(obj))
+        self.label.as_ref().is_none_or(|l| l.matches_object(obj))
+            && self.field.as_ref().is_none_or(|f| f.matches(obj))
     }
 }
 

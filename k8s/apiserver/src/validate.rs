@@ -29,7 +29,8 @@ pub fn unknown_fields(ctx: &Ctx, obj: &Value, raw_json: Option<&[u8]>) -> Result
     }
     let (g, v, k) = (&ctx.res.group, &ctx.res.version, &ctx.res.kind);
     let issues = match raw_json {
-        Some(raw) => openapi::strict_field_errors(g, v, k, raw).unwrap_or_else(|_| openapi::unknown_fields(g, v, k, obj)),
+        Some(raw) => openapi::strict_field_errors(g, v, k, raw)
+            .unwrap_or_else(|_| openapi::unknown_fields(g, v, k, obj)),
         None => openapi::unknown_fields(g, v, k, obj),
     };
     if mode == "Strict" && !issues.is_empty() {
