@@ -22,8 +22,10 @@ fn child<'a>(obj: &'a mut Value, key: &str) -> &'a mut Value {
     &mut obj[key]
 }
 
-fn each(list: &mut Value, mut f: impl FnMut(&mut Value)) {
-    if let Some(items) = list.as_array_mut() {
+/// Runs `f` on each element of the list `obj[key]`, if there is one
+/// (never inserting the key: `IndexMut` on a JSON object would add a null).
+fn each(obj: &mut Value, key: &str, mut f: impl FnMut(&mut Value)) {
+    if let Some(items) = obj.get_mut(key).and_then(Value::as_array_mut) {
         items.iter_mut().for_each(&mut f);
     }
 }
@@ -223,7 +225,7 @@ fn service(spec: &mut Value) {
     if matches!(spec["type"].as_str(), Some("NodePort" | "LoadBalancer")) {
         fill(spec, "externalTrafficPolicy", json!("Cluster"));
     }
-    each(&mut spec["ports"], |p| {
+    each(spec, "ports", |p| {
         fill(p, "protocol", json!("TCP"));
         let port = p["port"].clone();
         fill(p, "targetPort", port);
@@ -253,8 +255,8 @@ fn container(c: &mut Value) {
     fill(c, "terminationMessagePath", json!("/dev/termination-log"));
     fill(c, "terminationMessagePolicy", json!("File"));
     fill(c, "resources", json!({}));
-    each(&mut c["ports"], |p| fill(p, "protocol", json!("TCP")));
-    each(&mut c["env"], |e| {
+    each(c, "ports", |p| fill(p, "protocol", json!("TCP")));
+    each(c, "env", |e| {
         if e["valueFrom"]["fieldRef"].is_object() {
             fill(&mut e["valueFrom"]["fieldRef"], "apiVersion", json!("v1"));
         }
@@ -275,11 +277,11 @@ fn pod_spec(spec: &mut Value) {
     fill(spec, "enableServiceLinks", json!(true));
     for list in ["containers", "initContainers", "ephemeralContainers"] {
         if spec.get(list).is_some() {
-            each(&mut spec[list], container);
+            each(spec, list, container);
         }
     }
     if spec.get("volumes").is_some() {
-        each(&mut spec["volumes"], |v| {
+        each(spec, "volumes", |v| {
             for src in ["configMap", "secret"] {
                 if v[src].is_object() {
                     fill(&mut v[src], "defaultMode", json!(420));
