@@ -33,7 +33,7 @@ pub fn table_with(ctx: &Ctx, objs: &[Value], list_meta: Value, headers: bool) ->
             if let Some(c) = printers::row_conditions(&ctx.res.group, &ctx.res.kind, o)
                 && let Some(r) = row.as_object_mut()
             {
-                r.insert("conditions".into(), c);
+                r.insert("conditions".into(), json!(c));
             }
             row
         })
@@ -53,7 +53,7 @@ pub fn table_with(ctx: &Ctx, objs: &[Value], list_meta: Value, headers: bool) ->
 }
 
 fn row_columns(ctx: &Ctx) -> Vec<Value> {
-    printers::columns(&ctx.res.group, &ctx.res.kind)
+    printers::columns(&ctx.res.group, &ctx.res.kind).iter().map(|c| json!(c)).collect()
 }
 
 fn row_cells(ctx: &Ctx, obj: &Value, now: i64) -> Vec<Value> {
