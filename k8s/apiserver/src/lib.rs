@@ -18,6 +18,7 @@ pub mod bootstrap;
 pub mod crud;
 pub mod defaults;
 pub mod discovery;
+pub mod finalizers;
 pub mod health;
 pub mod lifecycle;
 pub mod list;

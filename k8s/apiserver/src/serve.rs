@@ -86,6 +86,7 @@ pub async fn serve(
     let acceptor = TlsAcceptor::from(cfg.tls);
     let api = Arc::new(Api::new(store.clone()));
     crate::bootstrap::ensure(&api).map_err(ServeError::Bootstrap)?;
+    crate::finalizers::spawn(api.clone());
     let app = router(AppState { store: store.clone(), version: Arc::new(cfg.version), api });
     // Bookmarks: every open watch learns the current revision once a minute,
     // so clients can resume after compaction without relisting.

@@ -1,0 +1,247 @@
+//! The finalizers the API server itself owns, processed by one background
+//! thread: `kubernetes` on namespaces (the namespace's content is deleted,
+//! then the namespace), `foregroundDeletion` (dependents go first) and
+//! `orphan` (dependents lose their owner reference). Background garbage
+//! collection of dependents whose owner is gone is the controllers' job.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lichen_store::{KeyValue, Store, StoreError, WatchMessage};
+use serde_json::{Value, json};
+
+use crate::api::Api;
+use crate::objects;
+
+const FOREGROUND: &str = "foregroundDeletion";
+const ORPHAN: &str = "orphan";
+const NAMESPACE: &str = "kubernetes";
+
+/// Starts the thread; it runs for the life of the process.
+pub fn spawn(api: Arc<Api>) {
+    let _ = std::thread::Builder::new().name("finalizers".into()).spawn(move || run(&api));
+}
+
+fn run(api: &Api) {
+    loop {
+        if let Err(e) = watch_loop(api) {
+            tracing::warn!(error = %e, "finalizer worker restarting");
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+fn watch_loop(api: &Api) -> Result<(), StoreError> {
+    let store = api.store.as_ref();
+    // Everything already waiting, then every change; a full pass again every
+    // few seconds retries what could not finish yet.
+    let (rev, mut pending) = sweep(api)?;
+    let mut w = store.watch("/registry/", rev)?;
+    let mut last_sweep = std::time::Instant::now();
+    loop {
+        match w.blocking_next(Duration::from_secs(2)) {
+            Ok(Some(WatchMessage::Events(events))) => {
+                for ev in events {
+                    if let Ok(obj) = objects::decode(&ev.kv)
+                        && deleting(&obj)
+                    {
+                        process(api, &ev.kv.key, &obj)?;
+                        pending = true;
+                    }
+                }
+            }
+            Ok(Some(WatchMessage::Closed(e))) => return Err(e),
+            Ok(Some(WatchMessage::Progress(_)) | None) => {}
+            Err(_) => return Ok(()),
+        }
+        if pending && last_sweep.elapsed() > Duration::from_secs(2) {
+            pending = sweep(api)?.1;
+            last_sweep = std::time::Instant::now();
+        }
+    }
+}
+
+fn deleting(obj: &Value) -> bool {
+    objects::meta(obj).get("deletionTimestamp").is_some_and(|t| !t.is_null())
+}
+
+fn finalizers(obj: &Value) -> Vec<String> {
+    let m = objects::meta(obj);
+    let mut f: Vec<String> = m["finalizers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(String::from))
+        .collect();
+    if obj["kind"] == "Namespace"
+        && obj["spec"]["finalizers"].as_array().is_some_and(|a| a.iter().any(|x| x == NAMESPACE))
+    {
+        f.push(NAMESPACE.into());
+    }
+    f
+}
+
+/// Handles every object that is being deleted; returns the revision read
+/// and whether anything was waiting.
+fn sweep(api: &Api) -> Result<(i64, bool), StoreError> {
+    let all = api.store.list("/registry/", None, None, None)?;
+    let mut pending = false;
+    for kv in &all.items {
+        if let Ok(obj) = objects::decode(kv)
+            && deleting(&obj)
+        {
+            process(api, &kv.key, &obj)?;
+            pending = true;
+        }
+    }
+    Ok((all.revision, pending))
+}
+
+fn process(api: &Api, key: &str, obj: &Value) -> Result<(), StoreError> {
+    let fs = finalizers(obj);
+    if fs.iter().any(|f| f == NAMESPACE) && empty_namespace(api, obj)? {
+        update(api.store.as_ref(), key, |o| {
+            if let Some(a) = o["spec"]["finalizers"].as_array_mut() {
+                a.retain(|x| x != NAMESPACE);
+            }
+        })?;
+    }
+    let uid = objects::meta_str(obj, "uid").unwrap_or("").to_string();
+    if fs.iter().any(|f| f == ORPHAN) {
+        for (dkey, _) in dependents(api, &uid)? {
+            update(api.store.as_ref(), &dkey, |o| {
+                if let Some(refs) = o["metadata"]["ownerReferences"].as_array_mut() {
+                    refs.retain(|r| r["uid"] != uid.as_str());
+                }
+            })?;
+        }
+        remove_finalizer(api.store.as_ref(), key, ORPHAN)?;
+    }
+    if fs.iter().any(|f| f == FOREGROUND) {
+        let deps = dependents(api, &uid)?;
+        if deps.is_empty() {
+            remove_finalizer(api.store.as_ref(), key, FOREGROUND)?;
+        } else {
+            for (dkey, dep) in deps {
+                if !deleting(&dep) {
+                    delete_or_mark(api.store.as_ref(), &dkey, Some(FOREGROUND))?;
+                }
+            }
+        }
+    }
+    // A namespace whose finalizers are all gone is deleted.
+    if let Some(cur) = api.store.get(key, None)? {
+        let obj = objects::decode(&cur).unwrap_or(Value::Null);
+        if deleting(&obj) && finalizers(&obj).is_empty() {
+            match api.store.delete(key, Some(cur.mod_revision)) {
+                Ok(_) | Err(StoreError::NotFound { .. } | StoreError::Conflict { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Deletes what is left in a terminating namespace; true once it is empty.
+fn empty_namespace(api: &Api, ns_obj: &Value) -> Result<bool, StoreError> {
+    let ns = objects::meta_str(ns_obj, "name").unwrap_or("");
+    if ns.is_empty() {
+        return Ok(true);
+    }
+    let mut empty = true;
+    for res in api.resources().iter().filter(|r| r.namespaced) {
+        let prefix = objects::prefix(res, ns);
+        for kv in api.store.list(&prefix, None, None, None)?.items {
+            empty = false;
+            let obj = objects::decode(&kv).unwrap_or(Value::Null);
+            if !deleting(&obj) {
+                delete_or_mark(api.store.as_ref(), &kv.key, None)?;
+            }
+        }
+    }
+    Ok(empty)
+}
+
+/// Objects that name `uid` as an owner.
+fn dependents(api: &Api, uid: &str) -> Result<Vec<(String, Value)>, StoreError> {
+    if uid.is_empty() {
+        return Ok(Vec::new());
+    }
+    let all = api.store.list("/registry/", None, None, None)?;
+    Ok(all
+        .items
+        .iter()
+        .filter_map(|kv: &KeyValue| {
+            let obj = objects::decode(kv).ok()?;
+            let owned = obj["metadata"]["ownerReferences"].as_array()?.iter().any(|r| r["uid"] == uid);
+            owned.then(|| (kv.key.clone(), obj))
+        })
+        .collect())
+}
+
+/// Deletes an object, or, when finalizers hold it (or `add` asks for one),
+/// sets its deletionTimestamp.
+fn delete_or_mark(store: &dyn Store, key: &str, add: Option<&str>) -> Result<(), StoreError> {
+    let Some(kv) = store.get(key, None)? else { return Ok(()) };
+    let obj = objects::decode(&kv).unwrap_or(Value::Null);
+    let held = !finalizers(&obj).is_empty() || add.is_some();
+    let result = if held {
+        let mut marked = obj;
+        let m = objects::meta_mut(&mut marked);
+        if let Some(f) = add {
+            let list = m.entry("finalizers").or_insert(json!([]));
+            if let Some(a) = list.as_array_mut()
+                && !a.iter().any(|x| x == f)
+            {
+                a.push(json!(f));
+            }
+        }
+        m.insert("deletionTimestamp".into(), json!(objects::now_rfc3339()));
+        m.insert("deletionGracePeriodSeconds".into(), json!(0));
+        let bytes =
+            serde_json::to_vec(&strip(marked)).map_err(|e| StoreError::Corrupt { reason: e.to_string() })?;
+        store.update(key, &bytes, kv.mod_revision).map(|_| ())
+    } else {
+        store.delete(key, Some(kv.mod_revision)).map(|_| ())
+    };
+    match result {
+        Ok(()) | Err(StoreError::NotFound { .. } | StoreError::Conflict { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn remove_finalizer(store: &dyn Store, key: &str, name: &str) -> Result<(), StoreError> {
+    update(store, key, |o| {
+        if let Some(a) = o["metadata"]["finalizers"].as_array_mut() {
+            a.retain(|x| x != name);
+            if a.is_empty()
+                && let Some(m) = o["metadata"].as_object_mut()
+            {
+                m.remove("finalizers");
+            }
+        }
+    })
+}
+
+fn strip(mut obj: Value) -> Value {
+    if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.remove("resourceVersion");
+    }
+    obj
+}
+
+/// Read-modify-CAS; a lost race is left for the next pass.
+fn update(store: &dyn Store, key: &str, change: impl Fn(&mut Value)) -> Result<(), StoreError> {
+    let Some(kv) = store.get(key, None)? else { return Ok(()) };
+    let Ok(mut obj) = objects::decode(&kv) else { return Ok(()) };
+    let before = obj.clone();
+    change(&mut obj);
+    if obj == before {
+        return Ok(());
+    }
+    let bytes = serde_json::to_vec(&strip(obj)).map_err(|e| StoreError::Corrupt { reason: e.to_string() })?;
+    match store.update(key, &bytes, kv.mod_revision) {
+        Ok(_) | Err(StoreError::NotFound { .. } | StoreError::Conflict { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
