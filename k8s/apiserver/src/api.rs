@@ -25,6 +25,10 @@ pub struct Api {
     /// OpenAPI v3 documents, built on first use and dropped when the
     /// resource table changes.
     openapi: RwLock<Option<Arc<crate::openapi::Documents>>>,
+    pub service_cidr: crate::services::ServiceCidr,
+    /// Held while a Service's addresses are chosen and written, so two
+    /// Services never get the same one.
+    pub service_lock: tokio::sync::Mutex<()>,
 }
 
 /// The query parameters of one request (a name may repeat; the first wins,
@@ -67,6 +71,10 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    pub fn is(&self, group: &str, plural: &str) -> bool {
+        self.res.group == group && self.res.plural == plural
+    }
+
     pub fn qualified(&self) -> String {
         qualified(&self.res.group, &self.res.plural)
     }
@@ -136,8 +144,14 @@ impl Ctx {
 }
 
 impl Api {
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        Api { store, resources: RwLock::new(resources::builtin()), openapi: RwLock::new(None) }
+    pub fn new(store: Arc<dyn Store>, service_cidr: crate::services::ServiceCidr) -> Self {
+        Api {
+            store,
+            resources: RwLock::new(resources::builtin()),
+            openapi: RwLock::new(None),
+            service_cidr,
+            service_lock: tokio::sync::Mutex::new(()),
+        }
     }
 
     pub fn openapi_documents(&self) -> Arc<crate::openapi::Documents> {

@@ -129,6 +129,13 @@ pub async fn create(ctx: &Ctx, body: Body) -> Result<Response, ApiError> {
     if !causes.is_empty() {
         return Err(invalid(ctx, &name, causes));
     }
+    let _services = if ctx.is("", "services") {
+        let guard = ctx.api.service_lock.lock().await;
+        crate::services::allocate(ctx, &mut obj, None).await?;
+        Some(guard)
+    } else {
+        None
+    };
     if !ctx.params.dry_run() {
         let key = objects::key(&ctx.res, &ctx.req.namespace, &name);
         let value = objects::encode(&obj)?;
@@ -220,9 +227,16 @@ async fn write_loop(
         {
             return Err(ctx.conflict(name));
         }
-        let merged = match ctx.req.subresource.as_deref() {
+        let mut merged = match ctx.req.subresource.as_deref() {
             Some("scale") => scale::apply_scale(ctx, &current, &new)?,
             sub => lifecycle::merge_update(ctx, sub, &current, new),
+        };
+        let _services = if ctx.is("", "services") && ctx.req.subresource.is_none() {
+            let guard = ctx.api.service_lock.lock().await;
+            crate::services::allocate(ctx, &mut merged, Some(&current)).await?;
+            Some(guard)
+        } else {
+            None
         };
         let causes = crate::validate::object(ctx, &merged);
         if !causes.is_empty() {

@@ -30,6 +30,7 @@ pub mod request;
 pub mod scale;
 pub mod selectors;
 pub mod serve;
+pub mod services;
 pub mod status;
 pub mod table;
 pub mod tls;

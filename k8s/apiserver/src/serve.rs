@@ -25,6 +25,8 @@ pub struct Config {
     pub listener: std::net::TcpListener,
     pub tls: Arc<rustls::ServerConfig>,
     pub version: Info,
+    /// Where Services get their cluster IPs.
+    pub service_cidr: crate::services::ServiceCidr,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,8 +86,9 @@ pub async fn serve(
     cfg.listener.set_nonblocking(true).map_err(ServeError::Listen)?;
     let listener = tokio::net::TcpListener::from_std(cfg.listener).map_err(ServeError::Listen)?;
     let acceptor = TlsAcceptor::from(cfg.tls);
-    let api = Arc::new(Api::new(store.clone()));
-    crate::bootstrap::ensure(&api).map_err(ServeError::Bootstrap)?;
+    let port = listener.local_addr().map_err(ServeError::Listen)?.port();
+    let api = Arc::new(Api::new(store.clone(), cfg.service_cidr));
+    crate::bootstrap::ensure(&api, port).map_err(ServeError::Bootstrap)?;
     crate::finalizers::spawn(api.clone());
     let app = router(AppState { store: store.clone(), version: Arc::new(cfg.version), api });
     // Bookmarks: every open watch learns the current revision once a minute,

@@ -32,16 +32,26 @@ enum Cmd {
         /// Extra names or IPs for the serving certificate (repeatable).
         #[arg(long = "tls-san")]
         tls_san: Vec<String>,
+        /// The range Services get cluster IPs from (IPv4).
+        #[arg(long, default_value = "10.43.0.0/16")]
+        service_cidr: lichen_apiserver::services::ServiceCidr,
     },
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
-        Cmd::Server { data_dir, bind, tls_san } => server(data_dir, bind, tls_san),
+        Cmd::Server { data_dir, bind, tls_san, service_cidr } => {
+            server(data_dir, bind, tls_san, service_cidr)
+        }
     }
 }
 
-fn server(data_dir: PathBuf, bind: SocketAddr, tls_san: Vec<String>) -> anyhow::Result<()> {
+fn server(
+    data_dir: PathBuf,
+    bind: SocketAddr,
+    tls_san: Vec<String>,
+    service_cidr: lichen_apiserver::services::ServiceCidr,
+) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
     let listener = std::net::TcpListener::bind(bind).with_context(|| format!("binding {bind}"))?;
@@ -73,7 +83,7 @@ fn server(data_dir: PathBuf, bind: SocketAddr, tls_san: Vec<String>) -> anyhow::
                 _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
             }
         };
-        let cfg = lichen_apiserver::Config { listener, tls, version };
+        let cfg = lichen_apiserver::Config { listener, tls, version, service_cidr };
         eprintln!(
             "lichen: server ready on https://{bind} (port {port}) in {} ms; admin kubeconfig: {}",
             started.elapsed().as_millis(),
