@@ -35,13 +35,31 @@ enum Cmd {
         /// The range Services get cluster IPs from (IPv4).
         #[arg(long, default_value = "10.43.0.0/16")]
         service_cidr: lichen_apiserver::services::ServiceCidr,
+        #[command(flatten)]
+        datastore: Datastore,
     },
+}
+
+/// Where the cluster state lives and how its history is trimmed.
+#[derive(clap::Args, Clone)]
+struct Datastore {
+    /// `sqlite` (in the data directory) or `memory` (for tests and
+    /// benchmarks: everything is lost at exit).
+    #[arg(long = "datastore", default_value = "sqlite", value_parser = ["sqlite", "memory"])]
+    backend: String,
+    /// Seconds between compactions of the datastore's history.
+    #[arg(long, default_value_t = 300)]
+    compact_interval: u64,
+    /// Revisions of history compaction keeps (watchers further behind
+    /// must list again).
+    #[arg(long, default_value_t = 1000)]
+    compact_keep: i64,
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
-        Cmd::Server { data_dir, bind, tls_san, service_cidr } => {
-            server(data_dir, bind, tls_san, service_cidr)
+        Cmd::Server { data_dir, bind, tls_san, service_cidr, datastore } => {
+            server(data_dir, bind, tls_san, service_cidr, datastore)
         }
     }
 }
@@ -51,7 +69,9 @@ fn server(
     bind: SocketAddr,
     tls_san: Vec<String>,
     service_cidr: lichen_apiserver::services::ServiceCidr,
+    datastore: Datastore,
 ) -> anyhow::Result<()> {
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).init();
     let started = std::time::Instant::now();
     std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
     let listener = std::net::TcpListener::bind(bind).with_context(|| format!("binding {bind}"))?;
@@ -65,9 +85,15 @@ fn server(
     }
     let (pki, report) = lichen_pki::Pki::load_or_create(&opts).context("cluster PKI")?;
     eprintln!("lichen: PKI in {}:\n{report}", pki.dir.display());
-    let db = data_dir.join("db");
-    std::fs::create_dir_all(&db)?;
-    let store = lichen_store::SqliteStore::open(db.join("state.db")).context("datastore")?;
+    let store: Arc<dyn lichen_store::Store> = if datastore.backend == "memory" {
+        Arc::new(lichen_store::MemoryStore::new())
+    } else {
+        let db = data_dir.join("db");
+        std::fs::create_dir_all(&db)?;
+        let sqlite = Arc::new(lichen_store::SqliteStore::open(db.join("state.db")).context("datastore")?);
+        compactor(sqlite.clone(), datastore.compact_interval, datastore.compact_keep);
+        sqlite
+    };
     let tls =
         lichen_apiserver::tls::server_config(&pki.serving.cert_pem, &pki.serving.key_pem, &pki.ca_cert_pem)?;
     let version = lichen_apiserver::version::Info::new(
@@ -89,10 +115,28 @@ fn server(
             started.elapsed().as_millis(),
             pki.dir.join(lichen_pki::file::ADMIN_KUBECONFIG).display()
         );
-        lichen_apiserver::serve(cfg, Arc::new(store), shutdown).await
+        lichen_apiserver::serve(cfg, store, shutdown).await
     })?;
     eprintln!("lichen: server stopped");
     Ok(())
+}
+
+/// Trims the datastore's history every `compact_interval` seconds, keeping
+/// the last `compact_keep` revisions (as kine: failures are logged and
+/// retried, never silently dropped).
+fn compactor(store: Arc<lichen_store::SqliteStore>, interval: u64, keep: i64) {
+    let spawned = std::thread::Builder::new().name("compactor".into()).spawn(move || {
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(interval.max(1)));
+            match store.compact_older_than(keep) {
+                Ok(rev) => tracing::debug!(compacted = rev, "datastore compacted"),
+                Err(e) => tracing::warn!(error = %e, "datastore compaction failed; retrying next interval"),
+            }
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "no compaction thread");
+    }
 }
 
 fn hostname() -> String {
