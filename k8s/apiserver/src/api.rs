@@ -51,8 +51,10 @@ impl Params {
         self.0.get(k).map(String::as_str)
     }
 
+    /// A boolean parameter, read as Go's `strconv.ParseBool` does (the
+    /// Python client sends `watch=True`).
     pub fn flag(&self, k: &str) -> bool {
-        matches!(self.get(k), Some("true" | "1"))
+        matches!(self.get(k), Some("1" | "t" | "T" | "true" | "TRUE" | "True"))
     }
 
     pub fn dry_run(&self) -> bool {

@@ -73,7 +73,7 @@ pub async fn watch(ctx: Ctx) -> Result<Response, ApiError> {
     let filter = Filter::from_request(&ctx)?;
     let p = &ctx.params;
     let bookmarks = p.flag("allowWatchBookmarks");
-    let initial = p.get("sendInitialEvents").map(|v| v == "true");
+    let initial = p.get("sendInitialEvents").map(|_| p.flag("sendInitialEvents"));
     let rv = p.get("resourceVersion").filter(|v| !v.is_empty()).map(String::from);
     let rv_match = p.get("resourceVersionMatch").filter(|v| !v.is_empty());
     if initial.is_some() {
