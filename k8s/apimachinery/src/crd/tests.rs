@@ -131,3 +131,24 @@ fn the_custom_resource_name_must_be_a_dns_subdomain() {
         ["metadata.name: Required value: name or generateName is required"]
     );
 }
+
+#[test]
+fn a_kubebuilder_style_crd_is_accepted() {
+    let crd: Value = serde_json::from_str(include_str!("testdata/widget-crd.json")).expect("fixture");
+    let info = CrdInfo::from_crd(&crd).unwrap_or_else(|p| panic!("{:#?}", messages(&p)));
+    let version = &info.versions[0];
+    assert_eq!(version.selectable_fields, [".spec.color"]);
+    assert!(version.status && !info.namespaced);
+    let schema = version.schema.clone().expect("schema");
+    let mut obj = json!({
+        "apiVersion": "apps.example.org/v1alpha1", "kind": "Widget", "metadata": {"name": "w"},
+        "spec": {"size": "1Gi", "ports": [{"name": "a", "port": 1}], "template": {"apiVersion": "v1", "kind": "Pod"}},
+        "status": {"conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": "2024-01-01T00:00:00Z"}]}
+    });
+    prune(&schema, &mut obj);
+    default(&schema, &mut obj);
+    assert_eq!(obj["spec"]["color"], "red");
+    assert!(validate(&schema, &obj).is_empty(), "{:?}", messages(&validate(&schema, &obj)));
+    obj["spec"]["size"] = json!("lots");
+    assert_eq!(validate(&schema, &obj).len(), 1);
+}
