@@ -9,6 +9,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod crd;
 pub mod openapi;
 pub mod patch;
 pub mod printers;
