@@ -34,7 +34,7 @@ help:
 	@echo "make qemu        build the $(BOARD) image and boot it in QEMU (Ctrl-A X quits)"
 	@echo "make test        everything: unit tests and QEMU boot tests"
 	@echo "make image       build $(IMAGE)  (BOARD=pc-x86_64 for real PCs)"
-	@echo "make bench       numbers: boot times and footprint in QEMU, datastore throughput"
+	@echo "make bench       numbers: boot times and footprint in QEMU, datastore and API server throughput"
 	@echo "make deps | build | test-unit | test-qemu | lint | clean"
 
 # Idempotent: installs only what is missing; refreshes apt's lists once a day
@@ -96,11 +96,13 @@ bench: image
 	LICHEN_IMAGE=$(abspath $(IMAGE)) LICHEN_PROBE_KERNEL=$(abspath $(OUT))/vmlinuz \
 		$(CARGO) test --profile tool -p lichen-tests-qemu --test boot -- --nocapture first_boot 2>&1 | tee $(BENCH)/boot.log
 	$(CARGO) test --release -p lichen-store --test measure -- --ignored --nocapture 2>&1 | tee $(BENCH)/store.log
+	$(CARGO) test --profile tool -p lichen --test measure_api -- --ignored --nocapture 2>&1 | tee $(BENCH)/api.log
 	{ echo "# Lichen bench $$(date -u +%FT%TZ) $(BUILD_ID) $(BOARD)"; \
 	  echo "## image"; cat $(OUT)/manifest.json; \
 	  echo "## boot"; cat $(CARGO_TARGET_DIR)/qemu-tests/first-boot/boot-times.txt; \
 	  echo "## footprint"; cat $(CARGO_TARGET_DIR)/qemu-tests/first-boot/footprint.txt; echo; \
-	  echo "## datastore"; grep -vE '^ *(Compiling|Finished|Running|running|test )|^$$' $(BENCH)/store.log; } > $(BENCH)/report.txt
+	  echo "## datastore"; grep -vE '^ *(Compiling|Finished|Running|running|test )|^$$' $(BENCH)/store.log; \
+	  echo "## API server"; grep '^\[' $(BENCH)/api.log; } > $(BENCH)/report.txt
 	@cat $(BENCH)/report.txt
 
 lint: deps

@@ -25,6 +25,8 @@ pub struct Api {
     /// OpenAPI v3 documents, built on first use and dropped when the
     /// resource table changes.
     openapi: RwLock<Option<Arc<crate::openapi::Documents>>>,
+    /// CustomResourceDefinitions in force.
+    custom: RwLock<Arc<crate::crds::Custom>>,
     pub service_cidr: crate::services::ServiceCidr,
     /// Held while a Service's addresses are chosen and written, so two
     /// Services never get the same one.
@@ -151,6 +153,7 @@ impl Api {
             store,
             resources: RwLock::new(resources::builtin()),
             openapi: RwLock::new(None),
+            custom: RwLock::new(Arc::new(crate::crds::Custom::new())),
             service_cidr,
             service_lock: tokio::sync::Mutex::new(()),
         }
@@ -162,11 +165,42 @@ impl Api {
         {
             return d.clone();
         }
-        let docs = Arc::new(crate::openapi::build(&self.resources()));
+        let docs = Arc::new(crate::openapi::build(&self.resources(), &self.custom()));
         if let Ok(mut slot) = self.openapi.write() {
             *slot = Some(docs.clone());
         }
         docs
+    }
+
+    /// Replaces the custom resources: the table becomes the built-in
+    /// resources plus those of `custom`, and OpenAPI is rebuilt on next use.
+    pub fn set_custom(&self, custom: crate::crds::Custom) {
+        let mut all = resources::builtin();
+        for info in custom.values() {
+            for r in info.resources() {
+                if !all.iter().any(|b| b.group == r.group && b.plural == r.plural && b.version == r.version) {
+                    all.push(r);
+                }
+            }
+        }
+        if let Ok(mut t) = self.resources.write() {
+            *t = all;
+        }
+        if let Ok(mut c) = self.custom.write() {
+            *c = Arc::new(custom);
+        }
+        if let Ok(mut o) = self.openapi.write() {
+            *o = None;
+        }
+    }
+
+    /// The CRD behind a custom resource.
+    pub fn custom_info(&self, group: &str, plural: &str) -> Option<lichen_apimachinery::crd::CrdInfo> {
+        self.custom.read().ok()?.get(&(group.to_string(), plural.to_string())).cloned()
+    }
+
+    pub fn custom(&self) -> Arc<crate::crds::Custom> {
+        self.custom.read().map(|c| c.clone()).unwrap_or_default()
     }
 
     pub fn resources(&self) -> Vec<Resource> {
@@ -222,7 +256,15 @@ async fn dispatch(api: Arc<Api>, identity: Option<Identity>, req: Request) -> Re
             }
             let ctx = Ctx { api, req, res, params, headers: parts.headers, identity };
             crate::authz::authorize(&ctx).await?;
-            resource(ctx, body).await
+            let crd_write =
+                crate::crds::is_crd(&ctx) && !matches!(ctx.req.verb, Verb::Get | Verb::List | Verb::Watch);
+            let api = ctx.api.clone();
+            let answer = resource(ctx, body).await;
+            if crd_write {
+                // The new resources are served before the client hears back.
+                let _ = tokio::task::spawn_blocking(move || crate::crds::reload(&api)).await;
+            }
+            answer
         }
     }
 }

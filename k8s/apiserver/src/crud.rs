@@ -125,7 +125,7 @@ pub async fn create(ctx: &Ctx, body: Body) -> Result<Response, ApiError> {
         lifecycle::check_namespace_open(ctx, &name).await?;
     }
     lifecycle::prepare_create(ctx, &mut obj, &name);
-    let causes = crate::validate::object(ctx, &obj);
+    let causes = crate::validate::admit(ctx, &mut obj);
     if !causes.is_empty() {
         return Err(invalid(ctx, &name, causes));
     }
@@ -238,7 +238,7 @@ async fn write_loop(
         } else {
             None
         };
-        let causes = crate::validate::object(ctx, &merged);
+        let causes = crate::validate::admit(ctx, &mut merged);
         if !causes.is_empty() {
             return Err(invalid(ctx, name, causes));
         }

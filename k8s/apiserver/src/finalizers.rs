@@ -106,6 +106,9 @@ fn process(api: &Api, key: &str, obj: &Value) -> Result<(), StoreError> {
             }
         })?;
     }
+    if fs.iter().any(|f| f == crate::crds::CLEANUP_FINALIZER) && remove_custom_resources(api, obj)? {
+        remove_finalizer(api.store.as_ref(), key, crate::crds::CLEANUP_FINALIZER)?;
+    }
     let uid = objects::meta_str(obj, "uid").unwrap_or("").to_string();
     if fs.iter().any(|f| f == ORPHAN) {
         for (dkey, _) in dependents(api, &uid)? {
@@ -140,6 +143,23 @@ fn process(api: &Api, key: &str, obj: &Value) -> Result<(), StoreError> {
         }
     }
     Ok(())
+}
+
+/// Deletes the objects of a CRD being deleted; true once none is left.
+fn remove_custom_resources(api: &Api, crd: &Value) -> Result<bool, StoreError> {
+    let info = lichen_apimachinery::crd::CrdInfo::read(crd);
+    if info.group.is_empty() || info.names.plural.is_empty() {
+        return Ok(true);
+    }
+    let prefix = format!("/registry/{}/{}/", info.group, info.names.plural);
+    let items = api.store.list(&prefix, None, None, None)?.items;
+    for kv in &items {
+        let obj = objects::decode(kv).unwrap_or(Value::Null);
+        if !deleting(&obj) {
+            delete_or_mark(api.store.as_ref(), &kv.key, None)?;
+        }
+    }
+    Ok(items.is_empty())
 }
 
 /// Deletes what is left in a terminating namespace; true once it is empty.

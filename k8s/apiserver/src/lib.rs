@@ -15,6 +15,7 @@ pub mod authn;
 pub mod authz;
 pub mod body;
 pub mod bootstrap;
+pub mod crds;
 pub mod crud;
 pub mod defaults;
 pub mod discovery;

@@ -16,15 +16,38 @@ use crate::status::ApiError;
 /// Documents by `v3_path` (`api/v1`, `apis/apps/v1`).
 pub type Documents = BTreeMap<String, Arc<SerializedDocument>>;
 
-/// Builds every group-version's document.
-pub fn build(resources: &[Resource]) -> Documents {
+/// Builds every group-version's document: built-in ones from the embedded
+/// schemas, custom ones from their CRDs.
+pub fn build(resources: &[Resource], custom: &crate::crds::Custom) -> Documents {
     let mut gvs: BTreeMap<(String, String), Vec<Resource>> = BTreeMap::new();
     for r in resources {
         gvs.entry((r.group.clone(), r.version.clone())).or_default().push(r.clone());
     }
     gvs.into_iter()
         .map(|((g, v), rs)| {
-            let doc = openapi::v3_document(&g, &v, &rs);
+            let is_custom = rs.iter().any(|r| custom.contains_key(&(r.group.clone(), r.plural.clone())));
+            let doc = if is_custom {
+                let schemas: Vec<Option<serde_json::Value>> = rs
+                    .iter()
+                    .map(|r| {
+                        custom
+                            .get(&(r.group.clone(), r.plural.clone()))
+                            .and_then(|i| i.version(&r.version))
+                            .and_then(|ver| ver.schema.clone())
+                    })
+                    .collect();
+                let crs: Vec<openapi::CustomResourceSchema> = rs
+                    .iter()
+                    .zip(&schemas)
+                    .map(|(resource, schema)| openapi::CustomResourceSchema {
+                        resource,
+                        schema: schema.as_ref(),
+                    })
+                    .collect();
+                openapi::crd_v3_document(&g, &v, &crs)
+            } else {
+                openapi::v3_document(&g, &v, &rs)
+            };
             (openapi::v3_path(&g, &v), Arc::new(openapi::serialize_v3(&doc)))
         })
         .collect()

@@ -7,8 +7,33 @@ use crate::api::Ctx;
 use crate::objects;
 use crate::status::{ApiError, Cause};
 
-/// The Scale of a Deployment, ReplicaSet, StatefulSet or ReplicationController.
+/// Where a kind keeps its replicas: (spec path, status path, selector path).
+fn paths(ctx: &Ctx) -> (String, String, Option<String>) {
+    if let Some(s) = crate::crds::version(ctx).and_then(|v| v.scale) {
+        return (s.spec_replicas_path, s.status_replicas_path, s.label_selector_path);
+    }
+    (".spec.replicas".into(), ".status.replicas".into(), None)
+}
+
+/// The Scale of a Deployment, ReplicaSet, StatefulSet, ReplicationController
+/// or a custom resource with a scale subresource.
 pub fn scale_of(ctx: &Ctx, obj: &Value) -> Result<Value, ApiError> {
+    let (spec_path, status_path, selector_path) = paths(ctx);
+    if let Some(sel) = selector_path {
+        let m = objects::meta(obj);
+        let mut status = json!({"replicas": crate::crds::get_path(obj, &status_path).and_then(Value::as_i64).unwrap_or(0)});
+        if let Some(s) = crate::crds::get_path(obj, &sel).and_then(Value::as_str) {
+            status["selector"] = json!(s);
+        }
+        return Ok(json!({
+            "kind": "Scale",
+            "apiVersion": "autoscaling/v1",
+            "metadata": {"name": m["name"], "namespace": m["namespace"], "uid": m["uid"],
+                         "resourceVersion": m["resourceVersion"], "creationTimestamp": m["creationTimestamp"]},
+            "spec": {"replicas": crate::crds::get_path(obj, &spec_path).and_then(Value::as_i64).unwrap_or(0)},
+            "status": status,
+        }));
+    }
     let m = objects::meta(obj);
     let selector = match &obj["spec"]["selector"] {
         Value::Object(sel) if sel.contains_key("matchLabels") || sel.contains_key("matchExpressions") => {
@@ -65,7 +90,8 @@ pub fn apply_scale(ctx: &Ctx, current: &Value, scale: &Value) -> Result<Value, A
         });
     }
     let mut out = current.clone();
-    out["spec"]["replicas"] = json!(n);
+    let (spec_path, _, _) = paths(ctx);
+    crate::crds::set_path(&mut out, &spec_path, json!(n));
     if out["spec"] != current["spec"]
         && let Some(g) = objects::meta(current).get("generation").and_then(Value::as_i64)
     {

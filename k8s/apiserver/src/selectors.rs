@@ -23,7 +23,10 @@ impl Filter {
         let field = match ctx.params.get("fieldSelector").filter(|s| !s.is_empty()) {
             Some(s) => {
                 let parsed = FieldSelector::parse(s).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-                let fields = SelectableFields::built_in(&ctx.res.group, &ctx.res.kind);
+                let fields = match crate::crds::version(ctx) {
+                    Some(v) => SelectableFields::custom(ctx.res.namespaced, &v.selectable_fields),
+                    None => SelectableFields::built_in(&ctx.res.group, &ctx.res.kind),
+                };
                 Some(parsed.bind(&fields).map_err(|e| ApiError::BadRequest(e.to_string()))?)
             }
             None => None,

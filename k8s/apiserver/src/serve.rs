@@ -89,6 +89,8 @@ pub async fn serve(
     let port = listener.local_addr().map_err(ServeError::Listen)?.port();
     let api = Arc::new(Api::new(store.clone(), cfg.service_cidr));
     crate::bootstrap::ensure(&api, port).map_err(ServeError::Bootstrap)?;
+    crate::crds::reload(&api).map_err(ServeError::Bootstrap)?;
+    crate::crds::spawn_watcher(api.clone());
     crate::finalizers::spawn(api.clone());
     let app = router(AppState { store: store.clone(), version: Arc::new(cfg.version), api });
     // Bookmarks: every open watch learns the current revision once a minute,

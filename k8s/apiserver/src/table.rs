@@ -53,9 +53,15 @@ pub fn table_with(ctx: &Ctx, objs: &[Value], list_meta: Value, headers: bool) ->
 }
 
 fn row_columns(ctx: &Ctx) -> Vec<Value> {
+    if let Some(apc) = crate::crds::printer_columns(ctx) {
+        return printers::CustomColumns::lenient(&apc).columns().iter().map(|c| json!(c)).collect();
+    }
     printers::columns(&ctx.res.group, &ctx.res.kind).iter().map(|c| json!(c)).collect()
 }
 
 fn row_cells(ctx: &Ctx, obj: &Value, now: i64) -> Vec<Value> {
+    if let Some(apc) = crate::crds::printer_columns(ctx) {
+        return printers::CustomColumns::lenient(&apc).cells(obj, now);
+    }
     printers::cells(&ctx.res.group, &ctx.res.kind, obj, now)
 }

@@ -9,7 +9,16 @@ use serde_json::Value;
 use crate::api::Ctx;
 use crate::status::{ApiError, Cause};
 
-pub fn object(_ctx: &Ctx, _obj: &Value) -> Vec<Cause> {
+/// Admission of an object about to be stored: CRDs are validated (and get
+/// their status), custom resources are pruned, defaulted and validated
+/// against their schema. Returns the field errors (`Invalid`).
+pub fn admit(ctx: &Ctx, obj: &mut Value) -> Vec<Cause> {
+    if crate::crds::is_crd(ctx) {
+        return crate::crds::admit_crd(obj);
+    }
+    if ctx.req.subresource.as_deref() != Some("scale") {
+        return crate::crds::admit_custom(ctx, obj);
+    }
     Vec::new()
 }
 
@@ -28,6 +37,18 @@ pub fn unknown_fields(ctx: &Ctx, obj: &Value, raw_json: Option<&[u8]>) -> Result
         }
     }
     let (g, v, k) = (&ctx.res.group, &ctx.res.version, &ctx.res.kind);
+    if let Some(version) = crate::crds::version(ctx) {
+        let Some(schema) = version.schema else { return Ok(Vec::new()) };
+        let issues = match raw_json {
+            Some(raw) => openapi::crd_strict_field_errors(&schema, raw)
+                .unwrap_or_else(|_| openapi::crd_unknown_fields(&schema, obj)),
+            None => openapi::crd_unknown_fields(&schema, obj),
+        };
+        if mode == "Strict" && !issues.is_empty() {
+            return Err(ApiError::BadRequest(openapi::strict_decoding_error(&issues)));
+        }
+        return Ok(issues);
+    }
     let issues = match raw_json {
         Some(raw) => openapi::strict_field_errors(g, v, k, raw)
             .unwrap_or_else(|_| openapi::unknown_fields(g, v, k, obj)),

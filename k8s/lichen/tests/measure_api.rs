@@ -70,11 +70,18 @@ fn client(pki: &Path) -> Client<Https, Full<Bytes>> {
         .with_root_certificates(roots)
         .with_client_auth_cert(certs, key)
         .unwrap();
-    let https = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(cfg).https_only().enable_http2().build();
+    let https =
+        hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(cfg).https_only().enable_http2().build();
     Client::builder(TokioExecutor::new()).http2_only(true).build(https)
 }
 
-async fn call(c: &Client<Https, Full<Bytes>>, port: u16, method: &str, path: &str, body: Option<Value>) -> (u16, Bytes) {
+async fn call(
+    c: &Client<Https, Full<Bytes>>,
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Bytes) {
     let mut req = hyper::Request::builder().method(method).uri(format!("https://127.0.0.1:{port}{path}"));
     let body = match body {
         Some(b) => {
@@ -91,7 +98,10 @@ async fn call(c: &Client<Https, Full<Bytes>>, port: u16, method: &str, path: &st
 
 fn rss_kib(pid: u32) -> u64 {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()).unwrap()
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap()
 }
 
 fn db_bytes(dir: &Path) -> u64 {
@@ -115,8 +125,14 @@ async fn creates(c: &Client<Https, Full<Bytes>>, port: u16, ns: &str, n: usize, 
         let (c, ns) = (c.clone(), ns.to_string());
         tasks.push(tokio::spawn(async move {
             for i in (w..n).step_by(conc) {
-                let (code, body) =
-                    call(&c, port, "POST", &format!("/api/v1/namespaces/{ns}/configmaps"), Some(cm(&format!("c{i:05}"), &ns))).await;
+                let (code, body) = call(
+                    &c,
+                    port,
+                    "POST",
+                    &format!("/api/v1/namespaces/{ns}/configmaps"),
+                    Some(cm(&format!("c{i:05}"), &ns)),
+                )
+                .await;
                 assert_eq!(code, 201, "{}", String::from_utf8_lossy(&body));
             }
         }));
@@ -149,7 +165,10 @@ async fn list_ms(c: &Client<Https, Full<Bytes>>, port: u16, path: &str, expect: 
 /// event. Returns (ms until all delivered, deliveries per second).
 async fn fan_out(c: &Client<Https, Full<Bytes>>, port: u16) -> (f64, f64) {
     let (_, body) = call(c, port, "GET", "/api/v1/namespaces/watch/configmaps", None).await;
-    let rv = serde_json::from_slice::<Value>(&body).unwrap()["metadata"]["resourceVersion"].as_str().unwrap().to_string();
+    let rv = serde_json::from_slice::<Value>(&body).unwrap()["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let (done_tx, mut done_rx) = tokio::sync::mpsc::channel(100);
     for _ in 0..100 {
         let (c, rv, done) = (c.clone(), rv.clone(), done_tx.clone());
@@ -176,7 +195,8 @@ async fn fan_out(c: &Client<Https, Full<Bytes>>, port: u16) -> (f64, f64) {
     creates(c, port, "watch", 100, 4).await;
     let mut last = t;
     for _ in 0..100 {
-        last = last.max(tokio::time::timeout(Duration::from_secs(60), done_rx.recv()).await.unwrap().unwrap());
+        last =
+            last.max(tokio::time::timeout(Duration::from_secs(60), done_rx.recv()).await.unwrap().unwrap());
     }
     let ms = (last - t).as_secs_f64() * 1000.0;
     (ms, 10_000.0 / (ms / 1000.0))
