@@ -26,6 +26,7 @@ pub mod objects;
 pub mod openapi;
 pub mod patch;
 pub mod protobuf;
+pub mod rbac;
 pub mod request;
 pub mod scale;
 pub mod selectors;
