@@ -45,6 +45,21 @@ impl Resource {
 const ALL_VERBS: &[&str] =
     &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
 
+/// Resources that are only ever created, never stored: the reviews, which
+/// the server answers with their `status` filled in.
+const CREATE_ONLY: &[(&str, &str)] = &[
+    ("authentication.k8s.io", "selfsubjectreviews"),
+    ("authorization.k8s.io", "localsubjectaccessreviews"),
+    ("authorization.k8s.io", "selfsubjectaccessreviews"),
+    ("authorization.k8s.io", "selfsubjectrulesreviews"),
+    ("authorization.k8s.io", "subjectaccessreviews"),
+];
+
+/// Whether `group`/`plural` is only created (see [`CREATE_ONLY`]).
+pub fn is_create_only(group: &str, plural: &str) -> bool {
+    CREATE_ONLY.contains(&(group, plural))
+}
+
 /// One row of the built-in table: group, version, plural, kind, namespaced,
 /// short names, categories, subresources.
 type Row = (
@@ -101,6 +116,29 @@ const BUILTIN: &[Row] = &[
     ("apps", "v1", "deployments", "Deployment", true, &["deploy"], &["all"], &["status", "scale"]),
     ("apps", "v1", "replicasets", "ReplicaSet", true, &["rs"], &["all"], &["status", "scale"]),
     ("apps", "v1", "statefulsets", "StatefulSet", true, &["sts"], &["all"], &["status", "scale"]),
+    ("authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", false, &[], &[], &[]),
+    (
+        "authorization.k8s.io",
+        "v1",
+        "localsubjectaccessreviews",
+        "LocalSubjectAccessReview",
+        true,
+        &[],
+        &[],
+        &[],
+    ),
+    (
+        "authorization.k8s.io",
+        "v1",
+        "selfsubjectaccessreviews",
+        "SelfSubjectAccessReview",
+        false,
+        &[],
+        &[],
+        &[],
+    ),
+    ("authorization.k8s.io", "v1", "selfsubjectrulesreviews", "SelfSubjectRulesReview", false, &[], &[], &[]),
+    ("authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview", false, &[], &[], &[]),
     ("batch", "v1", "cronjobs", "CronJob", true, &["cj"], &["all"], &["status"]),
     ("batch", "v1", "jobs", "Job", true, &[], &["all"], &["status"]),
     (
@@ -180,7 +218,7 @@ pub fn builtin() -> Vec<Resource> {
                 kind: kind.into(),
                 list_kind: format!("{kind}List"),
                 namespaced,
-                verbs: strings(ALL_VERBS),
+                verbs: if is_create_only(group, plural) { strings(&["create"]) } else { strings(ALL_VERBS) },
                 short_names: strings(short),
                 categories: strings(categories),
                 subresources,
@@ -208,5 +246,8 @@ mod tests {
         assert_eq!(deploy.api_version(), "apps/v1");
         let scale = deploy.subresources.iter().find(|s| s.name == "scale").expect("scale");
         assert_eq!((scale.group.as_str(), scale.kind.as_str()), ("autoscaling", "Scale"));
+        let ssar = all.iter().find(|r| r.plural == "selfsubjectaccessreviews").expect("ssar");
+        assert_eq!(ssar.verbs, ["create"]);
+        assert_eq!(deploy.verbs.len(), 8);
     }
 }

@@ -31,6 +31,10 @@ pub struct Api {
     /// Held while a Service's addresses are chosen and written, so two
     /// Services never get the same one.
     pub service_lock: tokio::sync::Mutex<()>,
+    /// Bearer tokens of `--token-file`.
+    pub tokens: crate::tokens::Tokens,
+    /// Roles and bindings as of the store's current revision.
+    pub rbac: crate::rbac::Cache,
 }
 
 /// The query parameters of one request (a name may repeat; the first wins,
@@ -156,7 +160,15 @@ impl Api {
             custom: RwLock::new(Arc::new(crate::crds::Custom::new())),
             service_cidr,
             service_lock: tokio::sync::Mutex::new(()),
+            tokens: crate::tokens::Tokens::default(),
+            rbac: crate::rbac::Cache::default(),
         }
+    }
+
+    /// Accepts the bearer tokens of a token file.
+    pub fn with_tokens(mut self, tokens: crate::tokens::Tokens) -> Self {
+        self.tokens = tokens;
+        self
     }
 
     pub fn openapi_documents(&self) -> Arc<crate::openapi::Documents> {
@@ -233,16 +245,22 @@ pub async fn handle(
 
 async fn dispatch(api: Arc<Api>, identity: Option<Identity>, req: Request) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
+    // Authentication and authorization come before routing, as upstream's
+    // filters: a path nobody may see is 401/403, not 404.
+    let identity = crate::tokens::authenticate(&api.tokens, identity, &parts.headers)?;
     let params = Params::parse(parts.uri.query())?;
     let path = parts.uri.path();
+    let target = request::parse(&parts.method, path, params.flag("watch"));
+    if !matches!(target, Some(Target::Resource(_))) {
+        let request = crate::authz::non_resource(&parts.method, path);
+        crate::authz::authorize_request(&api, &identity, &request).await?;
+    }
     if path == "/openapi/v3" || path.starts_with("/openapi/v3/") {
-        identity.ok_or(ApiError::Unauthorized)?;
         return crate::openapi::serve(&api, path, &params, &parts.headers);
     }
-    let Some(target) = request::parse(&parts.method, parts.uri.path(), params.flag("watch")) else {
+    let Some(target) = target else {
         return Err(ApiError::NoRoute);
     };
-    let identity = identity.ok_or(ApiError::Unauthorized)?;
     match target {
         Target::Root { legacy } => Ok(discovery::root(&api, legacy, &parts.headers)),
         Target::Group(g) => discovery::group(&api, &g, &parts.headers),
@@ -250,12 +268,17 @@ async fn dispatch(api: Arc<Api>, identity: Option<Identity>, req: Request) -> Re
             discovery::group_version(&api, &group, &version, &parts.headers)
         }
         Target::Resource(req) => {
+            let attributes = crate::authz::resource_attributes(&req, &params);
+            crate::authz::authorize_request(&api, &identity, &crate::rbac::Request::Resource(attributes))
+                .await?;
             let res = api.find(&req.group, &req.version, &req.plural).ok_or(ApiError::NoRoute)?;
             if !res.namespaced && !req.namespace.is_empty() {
                 return Err(ApiError::NoRoute);
             }
             let ctx = Ctx { api, req, res, params, headers: parts.headers, identity };
-            crate::authz::authorize(&ctx).await?;
+            if crate::reviews::is_review(&ctx.res) {
+                return crate::reviews::create(&ctx, body).await;
+            }
             let crd_write =
                 crate::crds::is_crd(&ctx) && !matches!(ctx.req.verb, Verb::Get | Verb::List | Verb::Watch);
             let api = ctx.api.clone();

@@ -1,12 +1,14 @@
 //! Who is asking: the subject of a client certificate signed by the cluster
 //! CA (CN is the user, each O a group), as upstream's x509 authenticator.
-//! Bearer tokens come with the token file and service accounts.
+//! Bearer tokens from the static token file are in [`crate::tokens`].
 
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     pub user: String,
+    /// Empty when the authenticator knows none (certificates).
+    pub uid: String,
     pub groups: Vec<String>,
 }
 
@@ -30,5 +32,5 @@ pub fn from_certificate(der: &[u8]) -> Option<Identity> {
     let mut groups: Vec<String> =
         subject.iter_organization().filter_map(|o| o.as_str().ok().map(String::from)).collect();
     groups.push("system:authenticated".into());
-    Some(Identity { user, groups })
+    Some(Identity { user, uid: String::new(), groups })
 }

@@ -1,5 +1,6 @@
 //! What exists in every cluster before anyone asks: the system namespaces
-//! (upstream's bootstrap controller creates the same four).
+//! (upstream's bootstrap controller creates the same four), and the default
+//! RBAC roles and bindings ([`crate::rbac::defaults`]).
 
 use lichen_store::StoreError;
 use serde_json::json;
@@ -13,7 +14,8 @@ pub const SYSTEM_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public"
 /// `api_port` is where the API server listens.
 pub fn ensure(api: &Api, api_port: u16) -> Result<(), StoreError> {
     namespaces(api)?;
-    kubernetes_service(api, api_port)
+    kubernetes_service(api, api_port)?;
+    crate::rbac::install::ensure(api)
 }
 
 fn create(api: &Api, key: &str, obj: &serde_json::Value) -> Result<(), StoreError> {

@@ -1,10 +1,10 @@
 //! lichen-apiserver: the Kubernetes API server of `lichen server`.
 //!
 //! It owns HTTP: TLS (rustls, ring), the accept loop (hyper, HTTP/1.1 and
-//! HTTP/2, as client-go speaks both), routing, authentication from client
-//! certificates, authorization, and the Kubernetes resource semantics
-//! (discovery, CRUD, lists, watches, patches, Tables) on top of
-//! [`lichen_store::Store`]. The API's rules without I/O live in
+//! HTTP/2, as client-go speaks both), routing, authentication (client
+//! certificates, bearer tokens), RBAC authorization, and the Kubernetes
+//! resource semantics (discovery, CRUD, lists, watches, patches, Tables) on
+//! top of [`lichen_store::Store`]. The API's rules without I/O live in
 //! lichen-apimachinery. It must not touch SQLite or any storage detail below
 //! the `Store` trait, and it never runs controllers or the agent.
 #![forbid(unsafe_code)]
@@ -27,7 +27,9 @@ pub mod objects;
 pub mod openapi;
 pub mod patch;
 pub mod protobuf;
+pub mod rbac;
 pub mod request;
+pub mod reviews;
 pub mod scale;
 pub mod selectors;
 pub mod serve;
@@ -35,6 +37,7 @@ pub mod services;
 pub mod status;
 pub mod table;
 pub mod tls;
+pub mod tokens;
 pub mod validate;
 pub mod version;
 pub mod watch;

@@ -27,6 +27,8 @@ pub struct Config {
     pub version: Info,
     /// Where Services get their cluster IPs.
     pub service_cidr: crate::services::ServiceCidr,
+    /// Bearer tokens (`--token-file`); empty for none.
+    pub tokens: crate::tokens::Tokens,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +89,7 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::from_std(cfg.listener).map_err(ServeError::Listen)?;
     let acceptor = TlsAcceptor::from(cfg.tls);
     let port = listener.local_addr().map_err(ServeError::Listen)?.port();
-    let api = Arc::new(Api::new(store.clone(), cfg.service_cidr));
+    let api = Arc::new(Api::new(store.clone(), cfg.service_cidr).with_tokens(cfg.tokens));
     crate::bootstrap::ensure(&api, port).map_err(ServeError::Bootstrap)?;
     crate::crds::reload(&api).map_err(ServeError::Bootstrap)?;
     crate::crds::spawn_watcher(api.clone());

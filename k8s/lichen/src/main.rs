@@ -35,6 +35,10 @@ enum Cmd {
         /// The range Services get cluster IPs from (IPv4).
         #[arg(long, default_value = "10.43.0.0/16")]
         service_cidr: lichen_apiserver::services::ServiceCidr,
+        /// Static bearer tokens: CSV lines `token,user,uid,"group1,group2"`,
+        /// as kube-apiserver's `--token-auth-file`.
+        #[arg(long = "token-file")]
+        token_file: Option<PathBuf>,
         #[command(flatten)]
         datastore: Datastore,
     },
@@ -58,8 +62,12 @@ struct Datastore {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
-        Cmd::Server { data_dir, bind, tls_san, service_cidr, datastore } => {
-            server(data_dir, bind, tls_san, service_cidr, datastore)
+        Cmd::Server { data_dir, bind, tls_san, service_cidr, token_file, datastore } => {
+            let tokens = match &token_file {
+                Some(path) => lichen_apiserver::tokens::Tokens::load(path)?,
+                None => lichen_apiserver::tokens::Tokens::default(),
+            };
+            server(data_dir, bind, tls_san, service_cidr, tokens, datastore)
         }
     }
 }
@@ -69,6 +77,7 @@ fn server(
     bind: SocketAddr,
     tls_san: Vec<String>,
     service_cidr: lichen_apiserver::services::ServiceCidr,
+    tokens: lichen_apiserver::tokens::Tokens,
     datastore: Datastore,
 ) -> anyhow::Result<()> {
     tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).init();
@@ -109,7 +118,7 @@ fn server(
                 _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
             }
         };
-        let cfg = lichen_apiserver::Config { listener, tls, version, service_cidr };
+        let cfg = lichen_apiserver::Config { listener, tls, version, service_cidr, tokens };
         eprintln!(
             "lichen: server ready on https://{bind} (port {port}) in {} ms; admin kubeconfig: {}",
             started.elapsed().as_millis(),

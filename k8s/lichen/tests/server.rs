@@ -95,9 +95,10 @@ fn serves_version_and_health_over_tls_and_keeps_its_pki() {
     let (code, body) = get(data, server.port, "/readyz?verbose");
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("[+]datastore ok") && body.contains("readyz check passed"), "{body}");
+    // Without credentials only /version and the health endpoints answer.
     let (code, body) = get(data, server.port, "/api/v1/nowhere");
-    assert_eq!(code, 404);
-    assert!(body.contains("\"reason\":\"NotFound\""), "{body}");
+    assert_eq!(code, 401);
+    assert!(body.contains("\"reason\":\"Unauthorized\""), "{body}");
 
     if let Some(kubectl) = std::env::var_os("LICHEN_KUBECTL") {
         let out = Command::new(&kubectl)
