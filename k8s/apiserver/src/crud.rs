@@ -10,6 +10,11 @@ use crate::api::Ctx;
 use crate::status::{ApiError, Cause};
 use crate::{body, lifecycle, objects, scale, table};
 
+/// Compare-and-swap attempts before a write gives up with Conflict: only
+/// writers racing on one object retry, so this is never reached in practice
+/// (upstream retries without a bound).
+pub const MAX_ATTEMPTS: usize = 1000;
+
 /// Reads the current object, `NotFound` if absent.
 pub async fn current(ctx: &Ctx, name: &str) -> Result<(Value, i64), ApiError> {
     let key = objects::key(&ctx.res, &ctx.req.namespace, name);
@@ -194,7 +199,10 @@ async fn write_loop(
     change: impl Fn(&Value) -> Result<Value, ApiError>,
     is_put: bool,
 ) -> Result<Response, ApiError> {
-    for _ in 0..8 {
+    for attempt in 0..MAX_ATTEMPTS {
+        if attempt > 0 {
+            tokio::task::yield_now().await;
+        }
         let (current, rev) = current(ctx, name).await?;
         let base = match ctx.req.subresource.as_deref() {
             Some("scale") => scale::scale_of(ctx, &current)?,

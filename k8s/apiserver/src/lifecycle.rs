@@ -7,6 +7,8 @@ use crate::api::{Ctx, Params};
 use crate::objects;
 use crate::status::ApiError;
 
+use crate::crud::MAX_ATTEMPTS;
+
 /// Fields the server owns on create: uid, creationTimestamp, generation;
 /// deletion fields and the resourceVersion are dropped.
 pub fn prepare_create(ctx: &Ctx, obj: &mut Value, name: &str) {
@@ -149,7 +151,10 @@ impl DeleteOptions {
 /// Deletes one object (or marks it for deletion when finalizers or a grace
 /// period hold it) and returns what the client sees.
 pub async fn delete_one(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> Result<Value, ApiError> {
-    for _ in 0..8 {
+    for attempt in 0..MAX_ATTEMPTS {
+        if attempt > 0 {
+            tokio::task::yield_now().await;
+        }
         let (current, rev) = crate::crud::current(ctx, name).await?;
         let m = objects::meta(&current);
         if let Some(uid) = &opts.uid
