@@ -9,6 +9,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod fieldpath;
 pub mod openapi;
 pub mod patch;
 pub mod printers;
