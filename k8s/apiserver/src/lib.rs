@@ -21,6 +21,7 @@ pub mod discovery;
 pub mod health;
 pub mod lifecycle;
 pub mod list;
+pub mod managed;
 pub mod objects;
 pub mod openapi;
 pub mod patch;
