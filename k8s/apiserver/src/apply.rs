@@ -117,6 +117,11 @@ pub fn apply(ctx: &Ctx, current: &Value, body: &[u8]) -> Result<Value, ApiError>
         .apply(&live, &config, &mut managers, &id, force)
         .map_err(|e| wire(ctx, &name, e))?;
     managed::set(&mut out, &managers);
+    if objects::meta(&config).get("resourceVersion").is_none() {
+        // Not a precondition unless the configuration makes it one, so a
+        // concurrent write is retried rather than refused.
+        objects::meta_mut(&mut out).remove("resourceVersion");
+    }
     Ok(out)
 }
 

@@ -228,3 +228,19 @@ async fn apply_refuses_wrong_versions_and_managed_fields() {
     assert_eq!(r.status().as_u16(), 201, "YAML bodies apply");
     assert_eq!(s.get().await["metadata"]["labels"]["app"], "web");
 }
+
+#[tokio::test]
+async fn a_resource_version_in_the_configuration_is_a_precondition() {
+    let s = Server::new().await;
+    let (_, created) = s.apply("fieldManager=kubectl", &deploy(1)).await;
+    let mut stale = deploy(2);
+    stale["metadata"]["resourceVersion"] = json!("1");
+    let (code, body) = s.apply("fieldManager=kubectl", &stale).await;
+    assert_eq!(code, 409, "{body}");
+    assert_eq!(body["reason"], "Conflict");
+    let mut current = deploy(2);
+    current["metadata"]["resourceVersion"] = created["metadata"]["resourceVersion"].clone();
+    let (code, body) = s.apply("fieldManager=kubectl", &current).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["spec"]["replicas"], 2);
+}
