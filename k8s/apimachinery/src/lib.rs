@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod crd;
+pub mod fieldpath;
 pub mod openapi;
 pub mod patch;
 pub mod printers;

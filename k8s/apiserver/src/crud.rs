@@ -108,6 +108,14 @@ pub async fn create(ctx: &Ctx, body: Body) -> Result<Response, ApiError> {
     check_type(ctx, &mut obj, &api_version, &kind)?;
     let raw = (content_type.is_empty() || content_type == "application/json").then_some(&bytes[..]);
     let warnings = crate::validate::unknown_fields(ctx, &obj, raw)?;
+    let obj = insert(ctx, obj).await?;
+    Ok(crate::validate::with_warnings(respond(ctx, StatusCode::CREATED, &obj), &warnings))
+}
+
+/// The create path after decoding, shared with server-side apply's upsert:
+/// namespace and name checks, server fields, defaults, managedFields,
+/// validation, and the store. Returns the object as stored.
+pub async fn insert(ctx: &Ctx, mut obj: Value) -> Result<Value, ApiError> {
     check_namespace(ctx, &mut obj)?;
     let name = match objects::meta_str(&obj, "name").filter(|n| !n.is_empty()) {
         Some(n) => n.to_string(),
@@ -131,6 +139,7 @@ pub async fn create(ctx: &Ctx, body: Body) -> Result<Response, ApiError> {
     }
     lifecycle::prepare_create(ctx, &mut obj, &name);
     let causes = crate::validate::admit(ctx, &mut obj);
+    crate::managed::track(ctx, None, &mut obj);
     if !causes.is_empty() {
         return Err(invalid(ctx, &name, causes));
     }
@@ -147,7 +156,7 @@ pub async fn create(ctx: &Ctx, body: Body) -> Result<Response, ApiError> {
         let kv = ctx.store(&name, move |s| s.create(&key, &value)).await?;
         objects::set_resource_version(&mut obj, kv.mod_revision);
     }
-    Ok(crate::validate::with_warnings(respond(ctx, StatusCode::CREATED, &obj), &warnings))
+    Ok(obj)
 }
 
 pub async fn update(ctx: &Ctx, body: Body) -> Result<Response, ApiError> {
@@ -170,6 +179,8 @@ pub async fn patch(ctx: &Ctx, body: Body) -> Result<Response, ApiError> {
     let bytes = body::read(body).await?;
     let content_type = body::content_type(&ctx.headers);
     let kind = crate::patch::kind_of(&content_type)?;
+    let apply = kind == crate::patch::Kind::Apply;
+    crate::apply::check_options(ctx, apply)?;
     let warnings = std::sync::Mutex::new(Vec::new());
     let r = write_loop(
         ctx,
@@ -186,7 +197,14 @@ pub async fn patch(ctx: &Ctx, body: Body) -> Result<Response, ApiError> {
         },
         false,
     )
-    .await?;
+    .await;
+    let r = match r {
+        // Server-side apply creates what does not exist yet.
+        Err(ApiError::NotFound { .. }) if apply && ctx.req.subresource.is_none() => {
+            return crate::apply::create(ctx, &name, &bytes).await;
+        }
+        r => r?,
+    };
     let warnings = warnings.into_inner().unwrap_or_default();
     Ok(crate::validate::with_warnings(r, &warnings))
 }
@@ -247,6 +265,7 @@ async fn write_loop(
             None
         };
         let causes = crate::validate::admit(ctx, &mut merged);
+        crate::managed::track(ctx, Some(&current), &mut merged);
         if !causes.is_empty() {
             return Err(invalid(ctx, name, causes));
         }

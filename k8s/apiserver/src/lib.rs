@@ -23,6 +23,7 @@ pub mod finalizers;
 pub mod health;
 pub mod lifecycle;
 pub mod list;
+pub mod managed;
 pub mod objects;
 pub mod openapi;
 pub mod patch;

@@ -58,6 +58,10 @@ pub enum ApiError {
     AlreadyExists { resource: String, group: String, plural: String, name: String },
     #[error("Operation cannot be fulfilled on {resource} {name:?}: {detail}")]
     Conflict { resource: String, group: String, plural: String, name: String, detail: String },
+    /// Server-side apply would change fields other managers own: 409 with
+    /// one `FieldManagerConflict` cause per field.
+    #[error("{message}")]
+    ApplyConflict { message: String, causes: Vec<Cause> },
     #[error("{kind} {name:?} is invalid: {}", causes_text(.causes))]
     Invalid { group: String, kind: String, name: String, causes: Vec<Cause> },
     #[error("{0}")]
@@ -91,7 +95,9 @@ impl ApiError {
     pub fn code(&self) -> u16 {
         match self {
             ApiError::NotFound { .. } | ApiError::NoRoute => 404,
-            ApiError::AlreadyExists { .. } | ApiError::Conflict { .. } => 409,
+            ApiError::AlreadyExists { .. } | ApiError::Conflict { .. } | ApiError::ApplyConflict { .. } => {
+                409
+            }
             ApiError::Invalid { .. } => 422,
             ApiError::BadRequest(_) => 400,
             ApiError::Unauthorized => 401,
@@ -110,7 +116,7 @@ impl ApiError {
         match self {
             ApiError::NotFound { .. } | ApiError::NoRoute => "NotFound",
             ApiError::AlreadyExists { .. } => "AlreadyExists",
-            ApiError::Conflict { .. } => "Conflict",
+            ApiError::Conflict { .. } | ApiError::ApplyConflict { .. } => "Conflict",
             ApiError::Invalid { .. } => "Invalid",
             ApiError::BadRequest(_) => "BadRequest",
             ApiError::Unauthorized => "Unauthorized",
@@ -147,6 +153,13 @@ impl ApiError {
                     d["group"] = json!(group);
                 }
                 Some(d)
+            }
+            ApiError::ApplyConflict { causes, .. } => {
+                let causes: Vec<Value> = causes
+                    .iter()
+                    .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
+                    .collect();
+                Some(json!({"causes": causes}))
             }
             ApiError::NoRoute => Some(json!({})),
             _ => None,
