@@ -218,7 +218,14 @@ pub fn builtin() -> Vec<Resource> {
                 kind: kind.into(),
                 list_kind: format!("{kind}List"),
                 namespaced,
-                verbs: if is_create_only(group, plural) { strings(&["create"]) } else { strings(ALL_VERBS) },
+                verbs: if is_create_only(group, plural) {
+                    strings(&["create"])
+                } else if (group, plural) == ("", "namespaces") {
+                    // Namespaces cannot be deleted as a collection upstream.
+                    strings(&["create", "delete", "get", "list", "patch", "update", "watch"])
+                } else {
+                    strings(ALL_VERBS)
+                },
                 short_names: strings(short),
                 categories: strings(categories),
                 subresources,

@@ -146,7 +146,7 @@ pub async fn create(ctx: &Ctx, name: &str, body: &[u8]) -> Result<Response, ApiE
         .map_err(|e| wire(ctx, name, e))?;
     objects::meta_mut(&mut obj).insert("name".into(), json!(name));
     managed::set(&mut obj, &managers);
-    let warnings = crate::validate::unknown_fields(ctx, &obj, None)?;
+    let warnings = crate::validate::unknown_fields(ctx, &mut obj, None, false)?;
     let obj = crate::crud::insert(ctx, obj).await?;
     Ok(crate::validate::with_warnings(crate::crud::respond(ctx, StatusCode::CREATED, &obj), &warnings))
 }

@@ -21,7 +21,7 @@ pub async fn read(body: Body) -> Result<Bytes, ApiError> {
     match limited.collect().await {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            Err(ApiError::TooLarge(format!("limit is {MAX_BODY} bytes")))
+            Err(ApiError::TooLarge(format!("limit is {MAX_BODY}")))
         }
         Err(e) => Err(ApiError::BadRequest(format!("reading the request body: {e}"))),
     }
@@ -46,9 +46,9 @@ pub fn decode_object(bytes: &[u8], content_type: &str) -> Result<Value, ApiError
         "application/yaml" | "application/x-yaml" | "text/yaml" => serde_yaml_ng::from_slice(bytes)
             .map_err(|e| ApiError::BadRequest(format!("yaml parse error: {e}")))?,
         "application/vnd.kubernetes.protobuf" => crate::protobuf::decode(bytes)?,
-        other => {
+        _ => {
             return Err(ApiError::UnsupportedMediaType(format!(
-                "the body of the request was in an unknown format - accepted media types include: {ACCEPTED} (got {other})"
+                "the body of the request was in an unknown format - accepted media types include: {ACCEPTED}"
             )));
         }
     };

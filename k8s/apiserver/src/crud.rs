@@ -107,7 +107,7 @@ pub async fn create(ctx: &Ctx, body: Body) -> Result<Response, ApiError> {
     let (api_version, kind) = (ctx.res.api_version(), ctx.res.kind.clone());
     check_type(ctx, &mut obj, &api_version, &kind)?;
     let raw = (content_type.is_empty() || content_type == "application/json").then_some(&bytes[..]);
-    let warnings = crate::validate::unknown_fields(ctx, &obj, raw)?;
+    let warnings = crate::validate::unknown_fields(ctx, &mut obj, raw, true)?;
     let obj = insert(ctx, obj).await?;
     Ok(crate::validate::with_warnings(respond(ctx, StatusCode::CREATED, &obj), &warnings))
 }
@@ -140,6 +140,7 @@ pub async fn insert(ctx: &Ctx, mut obj: Value) -> Result<Value, ApiError> {
     lifecycle::prepare_create(ctx, &mut obj, &name);
     let causes = crate::validate::admit(ctx, &mut obj);
     crate::managed::track(ctx, None, &mut obj);
+    objects::normalize(&mut obj);
     if !causes.is_empty() {
         return Err(invalid(ctx, &name, causes));
     }
@@ -163,10 +164,10 @@ pub async fn update(ctx: &Ctx, body: Body) -> Result<Response, ApiError> {
     let name = url_name(ctx)?.to_string();
     let bytes = body::read(body).await?;
     let content_type = body::content_type(&ctx.headers);
-    let new = body::decode_object(&bytes, &content_type)?;
+    let mut new = body::decode_object(&bytes, &content_type)?;
     let warnings = if ctx.req.subresource.is_none() {
         let raw = (content_type.is_empty() || content_type == "application/json").then_some(&bytes[..]);
-        crate::validate::unknown_fields(ctx, &new, raw)?
+        crate::validate::unknown_fields(ctx, &mut new, raw, true)?
     } else {
         Vec::new()
     };
@@ -179,6 +180,14 @@ pub async fn patch(ctx: &Ctx, body: Body) -> Result<Response, ApiError> {
     let bytes = body::read(body).await?;
     let content_type = body::content_type(&ctx.headers);
     let kind = crate::patch::kind_of(&content_type)?;
+    if kind == crate::patch::Kind::Patch(lichen_apimachinery::patch::PatchType::StrategicMerge)
+        && crate::crds::version(ctx).is_some()
+    {
+        // Custom resources have no patch strategies to merge by.
+        return Err(ApiError::UnsupportedMediaType(
+            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml".into(),
+        ));
+    }
     let apply = kind == crate::patch::Kind::Apply;
     crate::apply::check_options(ctx, apply)?;
     let warnings = std::sync::Mutex::new(Vec::new());
@@ -186,9 +195,9 @@ pub async fn patch(ctx: &Ctx, body: Body) -> Result<Response, ApiError> {
         ctx,
         &name,
         |current| {
-            let new = crate::patch::apply(ctx, kind, current, &bytes)?;
+            let mut new = crate::patch::apply(ctx, kind, current, &bytes)?;
             if ctx.req.subresource.is_none() {
-                let w = crate::validate::unknown_fields(ctx, &new, None)?;
+                let w = crate::validate::unknown_fields(ctx, &mut new, None, false)?;
                 if let Ok(mut slot) = warnings.lock() {
                     *slot = w;
                 }
@@ -266,6 +275,7 @@ async fn write_loop(
         };
         let causes = crate::validate::admit(ctx, &mut merged);
         crate::managed::track(ctx, Some(&current), &mut merged);
+        objects::normalize(&mut merged);
         if !causes.is_empty() {
             return Err(invalid(ctx, name, causes));
         }
@@ -282,6 +292,7 @@ async fn write_loop(
             return Ok(answer(&current));
         }
         if ctx.params.dry_run() {
+            objects::set_resource_version(&mut merged, rev);
             return Ok(answer(&merged));
         }
         if lifecycle::finalized(&merged) {

@@ -98,7 +98,12 @@ pub fn on_update(res: &Resource, obj: &mut Value) {
             let spec = child(obj, "spec");
             fill(spec, "finalizers", json!(["kubernetes"]));
         }
-        ("", "Pod") => pod_spec(child(obj, "spec")),
+        ("", "Pod") => {
+            let spec = child(obj, "spec");
+            pod_spec(spec);
+            // Set for Pods only, not templates (upstream's pod strategy).
+            fill(spec, "enableServiceLinks", json!(true));
+        }
         ("", "PodTemplate") => pod_spec(child(child(obj, "template"), "spec")),
         ("", "ReplicationController") => {
             let spec = child(obj, "spec");
@@ -274,7 +279,6 @@ fn pod_spec(spec: &mut Value) {
     fill(spec, "terminationGracePeriodSeconds", json!(30));
     fill(spec, "securityContext", json!({}));
     fill(spec, "schedulerName", json!("default-scheduler"));
-    fill(spec, "enableServiceLinks", json!(true));
     for list in ["containers", "initContainers", "ephemeralContainers"] {
         if spec.get(list).is_some() {
             each(spec, list, container);

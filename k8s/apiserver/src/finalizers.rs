@@ -1,16 +1,17 @@
 //! The finalizers the API server itself owns, processed by one background
 //! thread: `kubernetes` on namespaces (the namespace's content is deleted,
 //! then the namespace), `foregroundDeletion` (dependents go first) and
-//! `orphan` (dependents lose their owner reference). Background garbage
-//! collection of dependents whose owner is gone is the controllers' job.
+//! `orphan` (dependents lose their owner reference), CRD cleanup; and
+//! background garbage collection through the ownership graph (`gc`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use lichen_store::{KeyValue, Store, StoreError, WatchMessage};
+use lichen_store::{EventKind, Store, StoreError, WatchMessage};
 use serde_json::{Value, json};
 
 use crate::api::Api;
+use crate::gc::Graph;
 use crate::objects;
 
 const FOREGROUND: &str = "foregroundDeletion";
@@ -35,18 +36,33 @@ fn watch_loop(api: &Api) -> Result<(), StoreError> {
     let store = api.store.as_ref();
     // Everything already waiting, then every change; a full pass again every
     // few seconds retries what could not finish yet.
-    let (rev, mut pending) = sweep(api)?;
+    let (rev, mut pending, mut graph) = sweep(api)?;
+    for key in graph.all_orphans() {
+        delete_or_mark(store, &key, None)?;
+    }
     let mut w = store.watch("/registry/", rev)?;
     let mut last_sweep = std::time::Instant::now();
     loop {
         match w.blocking_next(Duration::from_secs(2)) {
             Ok(Some(WatchMessage::Events(events))) => {
                 for ev in events {
-                    if let Ok(obj) = objects::decode(&ev.kv)
-                        && deleting(&obj)
-                    {
-                        process(api, &ev.kv.key, &obj)?;
-                        pending = true;
+                    match ev.kind {
+                        EventKind::Put => {
+                            let Ok(obj) = objects::decode(&ev.kv) else { continue };
+                            graph.put(&ev.kv.key, &obj);
+                            if deleting(&obj) {
+                                process(api, &graph, &ev.kv.key, &obj)?;
+                                pending = true;
+                            }
+                        }
+                        EventKind::Delete => {
+                            let Some(uid) = graph.remove(&ev.kv.key) else { continue };
+                            for dep in graph.dependents_of(&uid) {
+                                if graph.orphaned(&dep) {
+                                    delete_or_mark(store, &dep, None)?;
+                                }
+                            }
+                        }
                     }
                 }
             }
@@ -81,23 +97,28 @@ fn finalizers(obj: &Value) -> Vec<String> {
     f
 }
 
-/// Handles every object that is being deleted; returns the revision read
-/// and whether anything was waiting.
-fn sweep(api: &Api) -> Result<(i64, bool), StoreError> {
+/// Builds the ownership graph and handles every object that is being
+/// deleted; returns the revision read, whether anything was waiting, and the
+/// graph.
+fn sweep(api: &Api) -> Result<(i64, bool, Graph), StoreError> {
     let all = api.store.list("/registry/", None, None, None)?;
-    let mut pending = false;
+    let mut graph = Graph::default();
+    let mut waiting = Vec::new();
     for kv in &all.items {
-        if let Ok(obj) = objects::decode(kv)
-            && deleting(&obj)
-        {
-            process(api, &kv.key, &obj)?;
-            pending = true;
+        if let Ok(obj) = objects::decode(kv) {
+            graph.put(&kv.key, &obj);
+            if deleting(&obj) {
+                waiting.push((kv.key.clone(), obj));
+            }
         }
     }
-    Ok((all.revision, pending))
+    for (key, obj) in &waiting {
+        process(api, &graph, key, obj)?;
+    }
+    Ok((all.revision, !waiting.is_empty(), graph))
 }
 
-fn process(api: &Api, key: &str, obj: &Value) -> Result<(), StoreError> {
+fn process(api: &Api, graph: &Graph, key: &str, obj: &Value) -> Result<(), StoreError> {
     let fs = finalizers(obj);
     if fs.iter().any(|f| f == NAMESPACE) && empty_namespace(api, obj)? {
         update(api.store.as_ref(), key, |o| {
@@ -111,7 +132,7 @@ fn process(api: &Api, key: &str, obj: &Value) -> Result<(), StoreError> {
     }
     let uid = objects::meta_str(obj, "uid").unwrap_or("").to_string();
     if fs.iter().any(|f| f == ORPHAN) {
-        for (dkey, _) in dependents(api, &uid)? {
+        for (dkey, _) in dependents(api, graph, &uid)? {
             update(api.store.as_ref(), &dkey, |o| {
                 if let Some(refs) = o["metadata"]["ownerReferences"].as_array_mut() {
                     refs.retain(|r| r["uid"] != uid.as_str());
@@ -121,7 +142,7 @@ fn process(api: &Api, key: &str, obj: &Value) -> Result<(), StoreError> {
         remove_finalizer(api.store.as_ref(), key, ORPHAN)?;
     }
     if fs.iter().any(|f| f == FOREGROUND) {
-        let deps = dependents(api, &uid)?;
+        let deps = dependents(api, graph, &uid)?;
         if deps.is_empty() {
             remove_finalizer(api.store.as_ref(), key, FOREGROUND)?;
         } else {
@@ -182,21 +203,17 @@ fn empty_namespace(api: &Api, ns_obj: &Value) -> Result<bool, StoreError> {
     Ok(empty)
 }
 
-/// Objects that name `uid` as an owner.
-fn dependents(api: &Api, uid: &str) -> Result<Vec<(String, Value)>, StoreError> {
-    if uid.is_empty() {
-        return Ok(Vec::new());
+/// Objects that name `uid` as an owner, as stored now.
+fn dependents(api: &Api, graph: &Graph, uid: &str) -> Result<Vec<(String, Value)>, StoreError> {
+    let mut out = Vec::new();
+    for key in graph.dependents_of(uid) {
+        if let Some(kv) = api.store.get(&key, None)?
+            && let Ok(obj) = objects::decode(&kv)
+        {
+            out.push((key, obj));
+        }
     }
-    let all = api.store.list("/registry/", None, None, None)?;
-    Ok(all
-        .items
-        .iter()
-        .filter_map(|kv: &KeyValue| {
-            let obj = objects::decode(kv).ok()?;
-            let owned = obj["metadata"]["ownerReferences"].as_array()?.iter().any(|r| r["uid"] == uid);
-            owned.then(|| (kv.key.clone(), obj))
-        })
-        .collect())
+    Ok(out)
 }
 
 /// Deletes an object, or, when finalizers hold it (or `add` asks for one),
@@ -244,6 +261,7 @@ fn remove_finalizer(store: &dyn Store, key: &str, name: &str) -> Result<(), Stor
 }
 
 fn strip(mut obj: Value) -> Value {
+    objects::normalize(&mut obj);
     if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
         m.remove("resourceVersion");
     }

@@ -20,6 +20,7 @@ pub mod crud;
 pub mod defaults;
 pub mod discovery;
 pub mod finalizers;
+pub mod gc;
 pub mod health;
 pub mod lifecycle;
 pub mod list;

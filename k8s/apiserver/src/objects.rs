@@ -40,11 +40,30 @@ pub fn set_resource_version(obj: &mut Value, rev: i64) {
 /// revision is the truth).
 pub fn encode(obj: &Value) -> Result<Vec<u8>, ApiError> {
     let mut o = obj.clone();
+    normalize(&mut o);
     if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
         m.remove("resourceVersion");
         m.remove("selfLink");
     }
     serde_json::to_vec(&o).map_err(ApiError::internal)
+}
+
+/// Drops what upstream's JSON encoding omits: ObjectMeta's maps and lists
+/// are `omitempty`, so an emptied one goes.
+pub fn normalize(o: &mut Value) {
+    if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
+        for f in ["labels", "annotations", "finalizers", "ownerReferences", "managedFields"] {
+            let empty = match m.get(f) {
+                Some(Value::Object(x)) => x.is_empty(),
+                Some(Value::Array(x)) => x.is_empty(),
+                Some(Value::Null) => true,
+                _ => false,
+            };
+            if empty {
+                m.remove(f);
+            }
+        }
+    }
 }
 
 pub fn meta(obj: &Value) -> &Value {

@@ -6,7 +6,7 @@ use lichen_apimachinery::patch::{self, PatchError, PatchType, meta::NoMeta};
 use serde_json::Value;
 
 use crate::api::Ctx;
-use crate::status::{ApiError, Cause};
+use crate::status::ApiError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -30,12 +30,10 @@ pub fn wire(e: &PatchError) -> ApiError {
     match e.reason() {
         (415, _) => ApiError::UnsupportedMediaType(message),
         (413, _) => ApiError::TooLarge(message),
-        (422, _) => ApiError::Invalid {
-            group: String::new(),
-            kind: "Patch".into(),
-            name: String::new(),
-            causes: vec![Cause { reason: "FieldValueInvalid", field: "patch".into(), message }],
-        },
+        // Upstream answers a failed `test` with its generic 422 and every
+        // other operation that does not apply with 400 (kubernetes#68838).
+        (422, _) if matches!(e, PatchError::TestFailed { .. }) => ApiError::PatchNotApplied(message),
+        (422, _) => ApiError::BadRequest(message),
         (500, "InternalError") => ApiError::Internal(message),
         _ => ApiError::BadRequest(message),
     }

@@ -66,6 +66,10 @@ pub enum ApiError {
     Invalid { group: String, kind: String, name: String, causes: Vec<Cause> },
     #[error("{0}")]
     BadRequest(String),
+    /// A JSON patch whose `test` failed: upstream's generic 422 (the detail
+    /// is kept for the log only, as upstream).
+    #[error("the server rejected our request due to an error in our request")]
+    PatchNotApplied(String),
     #[error("Unauthorized")]
     Unauthorized,
     #[error("{0}")]
@@ -98,7 +102,7 @@ impl ApiError {
             ApiError::AlreadyExists { .. } | ApiError::Conflict { .. } | ApiError::ApplyConflict { .. } => {
                 409
             }
-            ApiError::Invalid { .. } => 422,
+            ApiError::Invalid { .. } | ApiError::PatchNotApplied(_) => 422,
             ApiError::BadRequest(_) => 400,
             ApiError::Unauthorized => 401,
             ApiError::Forbidden(_) => 403,
@@ -117,7 +121,7 @@ impl ApiError {
             ApiError::NotFound { .. } | ApiError::NoRoute => "NotFound",
             ApiError::AlreadyExists { .. } => "AlreadyExists",
             ApiError::Conflict { .. } | ApiError::ApplyConflict { .. } => "Conflict",
-            ApiError::Invalid { .. } => "Invalid",
+            ApiError::Invalid { .. } | ApiError::PatchNotApplied(_) => "Invalid",
             ApiError::BadRequest(_) => "BadRequest",
             ApiError::Unauthorized => "Unauthorized",
             ApiError::Forbidden(_) => "Forbidden",
@@ -162,6 +166,7 @@ impl ApiError {
                 Some(json!({"causes": causes}))
             }
             ApiError::NoRoute => Some(json!({})),
+            ApiError::PatchNotApplied(_) => Some(json!({})),
             _ => None,
         };
         let mut s = json!({

@@ -78,7 +78,6 @@ fn restricted_user_is_forbidden_with_upstream_messages() {
 }
 
 #[test]
-#[ignore = "waiting for RBAC (only system:masters is authorized)"]
 fn rbac_role_binding_grants_a_user_access() {
     let Some((server, k)) = setup() else { return };
     seed(&k);
@@ -120,7 +119,6 @@ subjects:
 }
 
 #[test]
-#[ignore = "waiting for SelfSubjectAccessReview (authorization.k8s.io is not served: 404), protobuf request bodies and RBAC"]
 fn auth_can_i_as_admin_and_as_a_restricted_user() {
     let Some((server, k)) = setup() else { return };
     k.run(&["auth", "can-i", "create", "configmaps"]).prints("yes");
@@ -138,7 +136,6 @@ fn auth_can_i_as_admin_and_as_a_restricted_user() {
 }
 
 #[test]
-#[ignore = "waiting for protobuf request bodies and SelfSubjectReview (authentication.k8s.io/v1)"]
 fn auth_whoami_names_the_user_and_groups() {
     let Some((server, k)) = setup() else { return };
     let bob = user_kubectl(&server, &k, "bob", &["devs"]);

@@ -166,7 +166,6 @@ fn json_patch_that_does_not_apply_is_422_and_changes_nothing() {
 
 /// Upstream's exact wording where Lichen's differs (each a small fix).
 #[test]
-#[ignore = "bug: three error messages differ from upstream (413 adds \" bytes\"; strict decoding lacks the \"ConfigMap in version \\\"v1\\\" cannot be handled as a ConfigMap: \" prefix; failed JSON patch is not upstream's generic 422)"]
 fn error_messages_match_upstream() {
     let Some((server, k)) = setup() else { return };
     let mut wrong = Vec::new();

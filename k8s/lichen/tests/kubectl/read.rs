@@ -86,7 +86,6 @@ fn get_selects_by_label_field_and_namespace() {
 /// The printers of upstream's `pkg/printers/internalversion/printers.go`,
 /// served as Tables.
 #[test]
-#[ignore = "waiting for Table printers (every kind prints NAME, CREATED AT today)"]
 fn get_prints_upstream_table_columns() {
     let Some((_server, k)) = setup() else { return };
     two_configmaps(&k);
