@@ -98,8 +98,19 @@ fn decode_continue(token: &str) -> Result<(Revision, String), ApiError> {
     Ok((rev, start.to_string()))
 }
 
+/// One page of a list.
+pub struct Page {
+    pub items: Vec<Value>,
+    /// The revision every page of this list is read at.
+    pub revision: Revision,
+    /// The token for the next page, if there is one.
+    pub token: Option<String>,
+    /// Items after this page (only without selectors, as upstream).
+    pub remaining: Option<i64>,
+}
+
 /// One page: the matching objects, the revision read at, and where to go on.
-pub async fn page(ctx: &Ctx, filter: &Filter) -> Result<(Vec<Value>, Revision, Option<String>), ApiError> {
+pub async fn page(ctx: &Ctx, filter: &Filter) -> Result<Page, ApiError> {
     let prefix = objects::prefix(&ctx.res, &ctx.req.namespace);
     let plan = plan(ctx, &prefix)?;
     let mut at = plan.at;
@@ -137,11 +148,18 @@ pub async fn page(ctx: &Ctx, filter: &Filter) -> Result<(Vec<Value>, Revision, O
                     let suffix = start_after.as_deref().and_then(|k| k.strip_prefix(&prefix)).unwrap_or("");
                     encode_continue(res.revision, suffix)
                 });
-                return Ok((items, res.revision, token));
+                let remaining = match (&token, filter.is_empty()) {
+                    (Some(_), true) => {
+                        let (p, s, rev) = (prefix.clone(), start_after.clone(), res.revision);
+                        Some(ctx.store("", move |st| st.count_after(&p, s.as_deref(), rev)).await?)
+                    }
+                    _ => None,
+                };
+                return Ok(Page { items, revision: res.revision, token, remaining });
             }
         }
         if !res.more {
-            return Ok((items, res.revision, None));
+            return Ok(Page { items, revision: res.revision, token: None, remaining: None });
         }
     }
 }
@@ -163,10 +181,13 @@ pub async fn matching(ctx: &Ctx) -> Result<(Vec<Value>, Revision), ApiError> {
 
 pub async fn list(ctx: &Ctx) -> Result<Response, ApiError> {
     let filter = Filter::from_request(ctx)?;
-    let (items, rev, token) = page(ctx, &filter).await?;
-    let mut meta = json!({"resourceVersion": rev.to_string()});
+    let Page { items, revision, token, remaining } = page(ctx, &filter).await?;
+    let mut meta = json!({"resourceVersion": revision.to_string()});
     if let Some(t) = token {
         meta["continue"] = json!(t);
+    }
+    if let Some(n) = remaining {
+        meta["remainingItemCount"] = json!(n);
     }
     if body::wants_table(&ctx.headers) {
         return Ok(body::json(StatusCode::OK, &table::table(ctx, &items, meta), &ctx.headers));

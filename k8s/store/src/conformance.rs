@@ -272,6 +272,17 @@ fn list_and_count_respect_prefix_boundaries<S: Store>(make: impl Fn(usize) -> Fi
     assert_eq!(s.count("c").unwrap(), (0, 10));
     let none = s.list("a/", None, Some(0), None).unwrap();
     assert!(none.items.is_empty() && none.more);
+    // What a page leaves for later, at the page's revision.
+    assert_eq!(s.count_after("a/", Some("a/x"), 10).unwrap(), 2);
+    assert_eq!(s.count_after("a/", None, 10).unwrap(), 4);
+    assert_eq!(s.count_after("a/", Some("b"), 10).unwrap(), 0);
+    s.create("a/z", b"v").unwrap();
+    assert_eq!(s.count_after("a/", Some("a/x"), 10).unwrap(), 2);
+    assert_eq!(s.count_after("a/", Some("a/x"), 11).unwrap(), 3);
+    // Before the delete, "a/gone" was live.
+    assert_eq!(s.count_after("a/", Some("a/x"), 9).unwrap(), 2);
+    assert_eq!(s.count_after("a/", None, 9).unwrap(), 5);
+    assert!(matches!(s.count_after("a/", None, 99), Err(StoreError::FutureRevision { .. })));
 }
 
 fn watch_replays_history_then_follows_live_writes<S: Store>(make: impl Fn(usize) -> Fixture<S>) {

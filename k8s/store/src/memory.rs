@@ -151,6 +151,26 @@ impl Store for MemoryStore {
         Ok((count, state.revision))
     }
 
+    fn count_after(&self, prefix: &str, start_after: Option<&str>, at: Revision) -> Result<i64, StoreError> {
+        let state = lock(&self.state);
+        let at = read_revision(Some(at), state.revision, state.compacted)?;
+        let range = KeyRange::new(prefix, start_after);
+        if range.is_empty() {
+            return Ok(0);
+        }
+        let lower = match range.lower_inclusive {
+            true => Bound::Included(range.lower.as_str()),
+            false => Bound::Excluded(range.lower.as_str()),
+        };
+        let upper = range.upper.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+        let count = state
+            .index
+            .range::<str, _>((lower, upper))
+            .filter(|(key, _)| state.live(key, at).is_some())
+            .count();
+        i64::try_from(count).map_err(|_| StoreError::Corrupt { reason: "too many keys".into() })
+    }
+
     fn create(&self, key: &str, value: &[u8]) -> Result<KeyValue, StoreError> {
         self.write(key, Write::Create(value))
     }

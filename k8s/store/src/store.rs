@@ -35,6 +35,11 @@ pub trait Store: Send + Sync + 'static {
     /// How many live keys start with `prefix`, and the revision counted at.
     fn count(&self, prefix: &str) -> Result<(i64, Revision), StoreError>;
 
+    /// How many live keys start with `prefix` and sort after `start_after`,
+    /// at revision `at` (`Compacted`/`FutureRevision` as for reads): the
+    /// items a list page left for later pages.
+    fn count_after(&self, prefix: &str, start_after: Option<&str>, at: Revision) -> Result<i64, StoreError>;
+
     /// Creates the key; `AlreadyExists` if it is live.
     fn create(&self, key: &str, value: &[u8]) -> Result<KeyValue, StoreError>;
 

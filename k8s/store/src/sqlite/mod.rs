@@ -206,6 +206,17 @@ impl Store for SqliteStore {
         self.read(|tx, current, _| Ok((queries::count(tx, &range)?, current)))
     }
 
+    fn count_after(&self, prefix: &str, start_after: Option<&str>, at: Revision) -> Result<i64, StoreError> {
+        let range = KeyRange::new(prefix, start_after);
+        if range.is_empty() {
+            return Ok(0);
+        }
+        self.read(|tx, current, compacted| {
+            let at = read_revision(Some(at), current, compacted)?;
+            queries::count_at(tx, &range, at)
+        })
+    }
+
     fn create(&self, key: &str, value: &[u8]) -> Result<KeyValue, StoreError> {
         self.write(key, Write::Create(value))
     }

@@ -126,6 +126,21 @@ pub(super) fn list(
     Ok(items)
 }
 
+/// Live keys of `range` at revision `at`.
+pub(super) fn count_at(conn: &Connection, range: &KeyRange, at: Revision) -> Result<i64, StoreError> {
+    let (names, mut params) = name_condition(range, "l.name");
+    params.push((":at", &at));
+    let sql = format!(
+        "SELECT COUNT(*) FROM log AS l
+         WHERE {names}
+           AND l.id = (SELECT MAX(m.id) FROM log AS m WHERE m.name = l.name AND m.id <= :at)
+           AND l.deleted = 0"
+    );
+    conn.prepare_cached(&sql)
+        .and_then(|mut s| s.query_row(params.as_slice(), |r| r.get(0)))
+        .map_err(db("count keys"))
+}
+
 pub(super) fn count(conn: &Connection, range: &KeyRange) -> Result<i64, StoreError> {
     let (names, params) = name_condition(range, "l.name");
     let sql = format!(
