@@ -29,7 +29,7 @@ APT_PACKAGES := qemu-system-x86 qemu-utils ovmf grub-efi-amd64-bin grub-common \
 # kubernetes), in a venv.
 KUBECTL := $(CACHE)/venv/bin/kubectl
 
-.PHONY: help deps build image qemu test test-unit test-qemu test-repro bench lint clean
+.PHONY: help deps build image qemu test test-unit test-qemu test-repro bench fuzz lint clean
 
 help:
 	@echo "make qemu        build the $(BOARD) image and boot it in QEMU (Ctrl-A X quits)"
@@ -105,6 +105,21 @@ bench: image
 	  echo "## datastore"; grep -vE '^ *(Compiling|Finished|Running|running|test )|^$$' $(BENCH)/store.log; \
 	  echo "## API server"; grep '^\[' $(BENCH)/api.log; } > $(BENCH)/report.txt
 	@cat $(BENCH)/report.txt
+
+# Fuzzing (cargo-fuzz, libFuzzer) of everything that reads client bytes;
+# FUZZ_SECONDS per target. cargo-fuzz is installed from crates.io into the
+# cache; the stable toolchain builds it with RUSTC_BOOTSTRAP.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := protobuf_body patch json_body selectors custom_resource
+fuzz:
+	test -x $(CACHE)/cargo-bin/bin/cargo-fuzz || cargo install --locked --root $(CACHE)/cargo-bin cargo-fuzz
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+		mkdir -p corpus/$$t artifacts; \
+		if PATH=$(CACHE)/cargo-bin/bin:$$PATH CARGO_TARGET_DIR=$(CACHE)/fuzz-target RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer none $$t corpus/$$t -- \
+			-max_total_time=$(FUZZ_SECONDS) -max_len=65536 > artifacts/$$t.log 2>&1; \
+		then echo "fuzz $$t: $$(grep -E '^#[0-9]+ +DONE' artifacts/$$t.log | tail -1)"; \
+		else tail -40 artifacts/$$t.log; echo "fuzz $$t: FAILED (fuzz/artifacts/$$t.log)"; exit 1; fi; \
+	done
 
 lint: deps
 	$(CARGO) fmt --all --check

@@ -30,10 +30,9 @@ pub fn wire(e: &PatchError) -> ApiError {
     match e.reason() {
         (415, _) => ApiError::UnsupportedMediaType(message),
         (413, _) => ApiError::TooLarge(message),
-        // Upstream answers a failed `test` with its generic 422 and every
-        // other operation that does not apply with 400 (kubernetes#68838).
-        (422, _) if matches!(e, PatchError::TestFailed { .. }) => ApiError::PatchNotApplied(message),
-        (422, _) => ApiError::BadRequest(message),
+        // Upstream answers any JSON patch operation that does not apply with
+        // its generic 422 (`NewGenericServerResponse`), the detail withheld.
+        (422, _) => ApiError::PatchNotApplied(message),
         (500, "InternalError") => ApiError::Internal(message),
         _ => ApiError::BadRequest(message),
     }

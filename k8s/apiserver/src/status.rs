@@ -66,8 +66,8 @@ pub enum ApiError {
     Invalid { group: String, kind: String, name: String, causes: Vec<Cause> },
     #[error("{0}")]
     BadRequest(String),
-    /// A JSON patch whose `test` failed: upstream's generic 422 (the detail
-    /// is kept for the log only, as upstream).
+    /// A JSON patch operation that does not apply: upstream's generic 422
+    /// (the detail is not sent, as upstream).
     #[error("the server rejected our request due to an error in our request")]
     PatchNotApplied(String),
     #[error("Unauthorized")]
