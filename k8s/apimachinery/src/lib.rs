@@ -11,6 +11,7 @@
 
 pub mod crd;
 pub mod fieldpath;
+mod gofmt;
 pub mod openapi;
 pub mod patch;
 pub mod printers;

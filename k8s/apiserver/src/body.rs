@@ -58,25 +58,19 @@ pub fn decode_object(bytes: &[u8], content_type: &str) -> Result<Value, ApiError
     Ok(v)
 }
 
+/// The client's preferred media type: the first entry of `Accept`.
+fn preferred(headers: &HeaderMap) -> Option<&str> {
+    headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).next()
+}
+
 /// Whether the client asked for a `meta.k8s.io` Table (kubectl get).
 pub fn wants_table(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .next()
-        .is_some_and(|first| first.contains("as=Table"))
+    preferred(headers).is_some_and(|first| first.contains("as=Table"))
 }
 
 /// Whether the client asked for aggregated discovery (`as=APIGroupDiscoveryList`).
 pub fn wants_aggregated(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .next()
+    preferred(headers)
         .is_some_and(|first| first.contains("as=APIGroupDiscoveryList") && first.contains("v=v2"))
 }
 

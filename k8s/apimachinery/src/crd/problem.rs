@@ -93,7 +93,7 @@ impl FieldProblem {
 
     /// `Unsupported value: "x": supported values: "a", "b"`.
     pub fn not_supported(field: impl Into<String>, value: Value, supported: &[String]) -> Self {
-        let quoted: Vec<String> = supported.iter().map(|s| go_quote(s)).collect();
+        let quoted: Vec<String> = supported.iter().map(|s| crate::gofmt::quote(s)).collect();
         let detail = if quoted.is_empty() {
             String::new()
         } else {
@@ -135,8 +135,8 @@ impl fmt::Display for FieldProblem {
 /// A JSON value the way `field.Error` prints a bad value.
 fn go_value(value: &Value) -> String {
     match value {
-        Value::Null => go_quote("null"),
-        Value::String(s) => go_quote(s),
+        Value::Null => crate::gofmt::quote("null"),
+        Value::String(s) => crate::gofmt::quote(s),
         Value::Bool(_) | Value::Number(_) => go_sharp(value),
         Value::Array(_) | Value::Object(_) => go_sharp(value),
     }
@@ -152,7 +152,7 @@ pub(crate) fn go_sharp(value: &Value) -> String {
             (None, Some(f)) => go_float(f),
             (None, None) => n.to_string(),
         },
-        Value::String(s) => go_quote(s),
+        Value::String(s) => crate::gofmt::quote(s),
         Value::Array(items) => {
             let inner: Vec<String> = items.iter().map(go_sharp).collect();
             format!("[]interface {{}}{{{}}}", inner.join(", "))
@@ -160,8 +160,10 @@ pub(crate) fn go_sharp(value: &Value) -> String {
         Value::Object(members) => {
             let mut keys: Vec<&String> = members.keys().collect();
             keys.sort();
-            let inner: Vec<String> =
-                keys.iter().map(|k| format!("{}:{}", go_quote(k), go_sharp(&members[k.as_str()]))).collect();
+            let inner: Vec<String> = keys
+                .iter()
+                .map(|k| format!("{}:{}", crate::gofmt::quote(k), go_sharp(&members[k.as_str()])))
+                .collect();
             format!("map[string]interface {{}}{{{}}}", inner.join(", "))
         }
     }
@@ -187,30 +189,6 @@ pub(crate) fn go_float(f: f64) -> String {
         return format!("{mantissa}e{sign}{:02}", exponent.abs());
     }
     format!("{f}")
-}
-
-/// Go's `strconv.Quote`.
-pub(crate) fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{b}' => out.push_str("\\v"),
-            c if c.is_ascii_control() => out.push_str(&format!("\\x{:02x}", u32::from(c))),
-            c if c.is_control() => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]
@@ -247,6 +225,6 @@ mod tests {
         assert_eq!(go_float(0.00001), "1e-05");
         assert_eq!(go_sharp(&json!({"b": 1, "a": "x"})), r#"map[string]interface {}{"a":"x", "b":1}"#);
         assert_eq!(go_sharp(&json!([1, true])), "[]interface {}{1, true}");
-        assert_eq!(go_quote("a\"b\n"), r#""a\"b\n""#);
+        assert_eq!(crate::gofmt::quote("a\"b\n"), r#""a\"b\n""#);
     }
 }

@@ -99,9 +99,9 @@ pub enum BadValue {
 impl fmt::Display for BadValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::String(value) => f.write_str(&go_quote(value)),
+            Self::String(value) => f.write_str(&crate::gofmt::quote(value)),
             Self::Strings(values) => {
-                let quoted: Vec<String> = values.iter().map(|v| go_quote(v)).collect();
+                let quoted: Vec<String> = values.iter().map(|v| crate::gofmt::quote(v)).collect();
                 write!(f, "[]string{{{}}}", quoted.join(", "))
             }
         }
@@ -204,48 +204,6 @@ impl fmt::Display for FieldErrors {
 
 impl std::error::Error for FieldErrors {}
 
-/// Go's `strconv.Quote`: double quotes, backslash escapes, `\x` for ASCII
-/// control bytes and `\u` for other characters Go does not print.
-pub(crate) fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{b}' => out.push_str("\\v"),
-            c if c.is_ascii_control() => out.push_str(&format!("\\x{:02x}", u32::from(c))),
-            c if !go_prints(c) => {
-                let code = u32::from(c);
-                if code < 0x10000 {
-                    out.push_str(&format!("\\u{code:04x}"));
-                } else {
-                    out.push_str(&format!("\\U{code:08x}"));
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// An approximation of Go's `unicode.IsPrint` for non-ASCII characters:
-/// control, separator (other than space) and common format characters are
-/// not printed as is.
-fn go_prints(c: char) -> bool {
-    if c.is_control() || (c.is_whitespace() && c != ' ') {
-        return false;
-    }
-    !matches!(c, '\u{ad}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{feff}')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,8 +243,8 @@ mod tests {
 
     #[test]
     fn quoting_follows_go() {
-        assert_eq!(go_quote(r#"a"b\c"#), r#""a\"b\\c""#);
-        assert_eq!(go_quote("tab\there\u{1}"), r#""tab\there\x01""#);
-        assert_eq!(go_quote("é\u{200b}"), "\"é\\u200b\"");
+        assert_eq!(crate::gofmt::quote(r#"a"b\c"#), r#""a\"b\\c""#);
+        assert_eq!(crate::gofmt::quote("tab\there\u{1}"), r#""tab\there\x01""#);
+        assert_eq!(crate::gofmt::quote("é\u{200b}"), "\"é\\u200b\"");
     }
 }

@@ -108,8 +108,7 @@ impl Walker<'_> {
 
     /// `InvalidType`: `spec.replicas in body must be of type integer: "string"`.
     fn type_problem(&self, name: &str, expected: &str, actual: &str) -> FieldProblem {
-        let detail =
-            format!("{name} in body must be of type {expected}: {}", super::problem::go_quote(actual));
+        let detail = format!("{name} in body must be of type {expected}: {}", crate::gofmt::quote(actual));
         self.problem(ProblemKind::TypeInvalid, name, Value::String(actual.to_string()), detail)
     }
 
@@ -136,7 +135,7 @@ impl Walker<'_> {
 
     fn combinators(&self, schema: Schema<'_>, value: &Value, name: &str) -> Vec<FieldProblem> {
         let mut out = Vec::new();
-        let quoted = super::problem::go_quote(name);
+        let quoted = crate::gofmt::quote(name);
         let any_of = schema.list("anyOf");
         if !any_of.is_empty() {
             let results: Vec<Vec<FieldProblem>> =

@@ -266,7 +266,7 @@ fn versions_text(versions: &[Value]) -> String {
         .map(|v| {
             format!(
                 "apiextensions.CustomResourceDefinitionVersion{{Name:{}, Served:{}, Storage:{}}}",
-                super::problem::go_quote(v["name"].as_str().unwrap_or("")),
+                crate::gofmt::quote(v["name"].as_str().unwrap_or("")),
                 v["served"] == true,
                 v["storage"] == true
             )

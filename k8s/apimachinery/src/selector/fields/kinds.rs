@@ -11,7 +11,6 @@
 use serde_json::Value;
 
 use super::{FieldOperator, FieldSelector};
-use crate::selector::field_error::go_quote;
 
 /// An unsupported field label; `Display` is the API server's 400 message,
 /// which upstream words differently per kind.
@@ -21,13 +20,13 @@ pub enum FieldSelectorError {
     #[error("field label not supported: {field}")]
     NotSupported { field: String },
     /// batch/v1 Job.
-    #[error("field label {} not supported for batchv1.Job", go_quote(.field))]
+    #[error("field label {} not supported for batchv1.Job", crate::gofmt::quote(.field))]
     NotSupportedForJob { field: String },
     /// resource.k8s.io ResourceSlice names its group, version and kind.
     #[error("field label not supported for {kind}: {field}")]
     NotSupportedForKind { field: String, kind: &'static str },
     /// Kinds with no field label conversion (Deployment, ConfigMap, ...).
-    #[error("{} is not a known field selector: only \"metadata.name\", \"metadata.namespace\"", go_quote(.field))]
+    #[error("{} is not a known field selector: only \"metadata.name\", \"metadata.namespace\"", crate::gofmt::quote(.field))]
     NotKnown { field: String },
 }
 
