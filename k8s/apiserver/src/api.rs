@@ -237,10 +237,17 @@ pub async fn handle(
     identity: Option<Extension<Identity>>,
     req: Request,
 ) -> Response {
-    match dispatch(api, identity.map(|Extension(i)| i), req).await {
+    let started = std::time::Instant::now();
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let user = identity.as_ref().map(|Extension(i)| i.user.clone()).unwrap_or_default();
+    let response = match dispatch(api, identity.map(|Extension(i)| i), req).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
-    }
+    };
+    tracing::debug!(
+        %method, path, user, status = response.status().as_u16(), micros = started.elapsed().as_micros(), "request"
+    );
+    response
 }
 
 async fn dispatch(api: Arc<Api>, identity: Option<Identity>, req: Request) -> Result<Response, ApiError> {

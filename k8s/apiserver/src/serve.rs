@@ -79,7 +79,10 @@ async fn health_endpoint(
     (StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), body).into_response()
 }
 
-/// Serves until `shutdown` completes.
+/// How long requests in flight may take to finish once shutdown starts.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Serves until `shutdown` completes, then lets requests in flight finish.
 pub async fn serve(
     cfg: Config,
     store: Arc<dyn Store>,
@@ -106,18 +109,22 @@ pub async fn serve(
         }
     });
     tokio::pin!(shutdown);
+    // Connections are watched so that shutdown lets requests in flight
+    // finish (watches are cut after the grace period).
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
         tokio::select! {
-            () = &mut shutdown => {
-                progress.abort();
-                return Ok(());
-            }
+            () = &mut shutdown => break,
             accepted = listener.accept() => {
                 // A failed accept (EMFILE, a reset) must not stop the server.
-                let Ok((tcp, _peer)) = accepted else { continue };
+                let Ok((tcp, peer)) = accepted else { continue };
                 let (acceptor, app) = (acceptor.clone(), app.clone());
+                let watcher = graceful.watcher();
                 tokio::spawn(async move {
-                    let Ok(tls) = acceptor.accept(tcp).await else { return };
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        tracing::debug!(%peer, "TLS handshake failed");
+                        return;
+                    };
                     let identity = tls
                         .get_ref()
                         .1
@@ -129,11 +136,17 @@ pub async fn serve(
                         None => app,
                     };
                     let service = TowerToHyperService::new(app);
-                    let _ = auto::Builder::new(TokioExecutor::new())
-                        .serve_connection_with_upgrades(TokioIo::new(tls), service)
-                        .await;
+                    let builder = auto::Builder::new(TokioExecutor::new());
+                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
+                    let _ = watcher.watch(conn.into_owned()).await;
                 });
             }
         }
     }
+    drop(listener);
+    progress.abort();
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+        tracing::info!("connections still open after {} s; closing them", SHUTDOWN_GRACE.as_secs());
+    }
+    Ok(())
 }

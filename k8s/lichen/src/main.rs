@@ -80,7 +80,9 @@ fn server(
     tokens: lichen_apiserver::tokens::Tokens,
     datastore: Datastore,
 ) -> anyhow::Result<()> {
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).init();
+    // LICHEN_LOG=debug logs every request; info by default.
+    let level = std::env::var("LICHEN_LOG").ok().and_then(|l| l.parse().ok()).unwrap_or(tracing::Level::INFO);
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).with_max_level(level).init();
     let started = std::time::Instant::now();
     std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
     let listener = std::net::TcpListener::bind(bind).with_context(|| format!("binding {bind}"))?;
