@@ -115,9 +115,9 @@ fuzz:
 	test -x $(CACHE)/cargo-bin/bin/cargo-fuzz || cargo install --locked --root $(CACHE)/cargo-bin cargo-fuzz
 	cd fuzz && for t in $(FUZZ_TARGETS); do \
 		mkdir -p corpus/$$t artifacts; \
-		if PATH=$(CACHE)/cargo-bin/bin:$$PATH CARGO_TARGET_DIR=$(CACHE)/fuzz-target RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer none $$t corpus/$$t -- \
+		if PATH=$(CACHE)/cargo-bin/bin:$$PATH CARGO_TARGET_DIR=$(CACHE)/fuzz-target RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer none $$t corpus/$$t $$(ls -d seeds/$$t 2>/dev/null) -- \
 			-max_total_time=$(FUZZ_SECONDS) -max_len=65536 > artifacts/$$t.log 2>&1; \
-		then echo "fuzz $$t: $$(grep -E '^#[0-9]+ +DONE' artifacts/$$t.log | tail -1)"; \
+		then echo "fuzz $$t: $$(grep -E '^Done ' artifacts/$$t.log | tail -1)"; \
 		else tail -40 artifacts/$$t.log; echo "fuzz $$t: FAILED (fuzz/artifacts/$$t.log)"; exit 1; fi; \
 	done
 
