@@ -256,7 +256,12 @@ async fn write_loop(
                     .into(),
             ));
         }
-        let pinned = objects::meta_str(&new, "resourceVersion").filter(|v| !v.is_empty()).map(String::from);
+        // A PUT body's resourceVersion pins the write; a patch pins it only
+        // if it changed the one it was applied to (the current object's).
+        let base_rv = objects::meta_str(&base, "resourceVersion");
+        let pinned = objects::meta_str(&new, "resourceVersion")
+            .filter(|v| !v.is_empty() && (is_put || Some(*v) != base_rv))
+            .map(String::from);
         if let Some(p) = &pinned
             && *p != rev.to_string()
         {

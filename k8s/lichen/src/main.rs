@@ -111,7 +111,9 @@ fn server(
         env!("CARGO_PKG_VERSION"),
         option_env!("LICHEN_GIT_COMMIT").unwrap_or("unknown"),
     );
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // Datastore calls run on blocking threads; SQLite serializes writes, so
+    // a few threads do (each would otherwise cost a malloc arena and stack).
+    let rt = tokio::runtime::Builder::new_multi_thread().max_blocking_threads(8).enable_all().build()?;
     rt.block_on(async move {
         let shutdown = async {
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
