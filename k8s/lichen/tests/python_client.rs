@@ -34,7 +34,8 @@ fn step(name: &str) -> Option<(Server, PathBuf)> {
     let server = Server::start();
     let tmp = server.path("tmp");
     std::fs::create_dir_all(&tmp).unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/client.py");
+    // At run time (see image/src/board.rs): this checkout's script.
+    let script = format!("{}/tests/data/client.py", std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let mut cmd = Command::new(py);
     cmd.arg(script).arg(server.kubeconfig()).arg(name).env("TMPDIR", &tmp).env("HOME", server.path("home"));
     let out = run_with_timeout(cmd, "", format!("client.py {name}"), COMMAND_TIMEOUT);
