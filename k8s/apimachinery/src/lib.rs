@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod crd;
+pub mod events;
 pub mod fieldpath;
 mod gofmt;
 pub mod openapi;

@@ -262,6 +262,9 @@ async fn dispatch(api: Arc<Api>, identity: Option<Identity>, req: Request) -> Re
         let request = crate::authz::non_resource(&parts.method, path);
         crate::authz::authorize_request(&api, &identity, &request).await?;
     }
+    if path == "/openapi/v2" {
+        return Ok(crate::openapi::serve_v2(&parts.headers));
+    }
     if path == "/openapi/v3" || path.starts_with("/openapi/v3/") {
         return crate::openapi::serve(&api, path, &params, &parts.headers);
     }

@@ -19,7 +19,7 @@ pub const MAX_ATTEMPTS: usize = 1000;
 pub async fn current(ctx: &Ctx, name: &str) -> Result<(Value, i64), ApiError> {
     let key = objects::key(&ctx.res, &ctx.req.namespace, name);
     let kv = ctx.store(name, move |s| s.get(&key, None)).await?.ok_or_else(|| ctx.not_found(name))?;
-    Ok((objects::decode(&kv)?, kv.mod_revision))
+    Ok((objects::decode_for(&ctx.res, &kv)?, kv.mod_revision))
 }
 
 fn url_name(ctx: &Ctx) -> Result<&str, ApiError> {
@@ -153,7 +153,7 @@ pub async fn insert(ctx: &Ctx, mut obj: Value) -> Result<Value, ApiError> {
     };
     if !ctx.params.dry_run() {
         let key = objects::key(&ctx.res, &ctx.req.namespace, &name);
-        let value = objects::encode(&obj)?;
+        let value = objects::encode_for(&ctx.res, &obj)?;
         let kv = ctx.store(&name, move |s| s.create(&key, &value)).await?;
         objects::set_resource_version(&mut obj, kv.mod_revision);
     }
@@ -315,7 +315,7 @@ async fn write_loop(
             .map_err(|e| if let ApiError::NotFound { .. } = e { ctx.not_found(&n) } else { e });
         }
         let key = objects::key(&ctx.res, &ctx.req.namespace, name);
-        let value = objects::encode(&merged)?;
+        let value = objects::encode_for(&ctx.res, &merged)?;
         match ctx.store(name, move |s| s.update(&key, &value, rev)).await {
             Ok(kv) => {
                 let mut obj = merged;
@@ -336,8 +336,25 @@ pub async fn delete(ctx: &Ctx, body: Body) -> Result<Response, ApiError> {
     }
     let bytes = body::read(body).await?;
     let opts = lifecycle::DeleteOptions::parse(&bytes, &ctx.params)?;
-    let obj = lifecycle::delete_one(ctx, &name, &opts).await?;
-    Ok(body::json(StatusCode::OK, &obj, &ctx.headers))
+    let (obj, gone) = lifecycle::delete_one(ctx, &name, &opts).await?;
+    if !gone {
+        // Held by finalizers or a grace period: the object, 202 when a
+        // grace period runs (upstream).
+        let graceful = objects::meta(&obj)["deletionGracePeriodSeconds"].as_i64().is_some_and(|g| g > 0);
+        let code = if graceful && !opts.dry_run { StatusCode::ACCEPTED } else { StatusCode::OK };
+        return Ok(body::json(code, &obj, &ctx.headers));
+    }
+    // Gone at once: upstream answers a Status, except for the kinds whose
+    // registries return the deleted object (pods, custom resources).
+    let returns_object = ctx.is("", "pods") || crate::crds::version(ctx).is_some();
+    if returns_object {
+        return Ok(body::json(StatusCode::OK, &obj, &ctx.headers));
+    }
+    let mut details = json!({"name": name, "kind": ctx.res.plural, "uid": objects::meta_str(&obj, "uid")});
+    if !ctx.res.group.is_empty() {
+        details["group"] = json!(ctx.res.group);
+    }
+    Ok(body::json(StatusCode::OK, &crate::status::success(details), &ctx.headers))
 }
 
 pub async fn delete_collection(ctx: &Ctx, body: Body) -> Result<Response, ApiError> {
@@ -348,7 +365,7 @@ pub async fn delete_collection(ctx: &Ctx, body: Body) -> Result<Response, ApiErr
     for obj in items {
         let name = objects::meta_str(&obj, "name").unwrap_or("").to_string();
         match lifecycle::delete_one(ctx, &name, &opts).await {
-            Ok(o) => deleted.push(o),
+            Ok((o, _)) => deleted.push(o),
             Err(ApiError::NotFound { .. }) => {}
             Err(e) => return Err(e),
         }

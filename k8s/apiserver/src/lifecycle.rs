@@ -149,8 +149,8 @@ impl DeleteOptions {
 }
 
 /// Deletes one object (or marks it for deletion when finalizers or a grace
-/// period hold it) and returns what the client sees.
-pub async fn delete_one(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> Result<Value, ApiError> {
+/// period hold it); returns the object and whether it is gone already.
+pub async fn delete_one(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> Result<(Value, bool), ApiError> {
     for attempt in 0..MAX_ATTEMPTS {
         if attempt > 0 {
             tokio::task::yield_now().await;
@@ -197,28 +197,28 @@ pub async fn delete_one(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> Result<V
                 marked["status"]["phase"] = json!("Terminating");
             }
             if marked == current || opts.dry_run {
-                return Ok(marked);
+                return Ok((marked, false));
             }
             let key = objects::key(&ctx.res, &ctx.req.namespace, name);
-            let value = objects::encode(&marked)?;
+            let value = objects::encode_for(&ctx.res, &marked)?;
             match ctx.store(name, move |s| s.update(&key, &value, rev)).await {
                 Ok(kv) => {
                     objects::set_resource_version(&mut marked, kv.mod_revision);
-                    return Ok(marked);
+                    return Ok((marked, false));
                 }
                 Err(ApiError::Conflict { .. }) => continue,
                 Err(e) => return Err(e),
             }
         }
         if opts.dry_run {
-            return Ok(current);
+            return Ok((current, true));
         }
         let key = objects::key(&ctx.res, &ctx.req.namespace, name);
         match ctx.store(name, move |s| s.delete(&key, Some(rev))).await {
             Ok(kv) => {
                 let mut gone = current;
                 objects::set_resource_version(&mut gone, kv.mod_revision);
-                return Ok(gone);
+                return Ok((gone, true));
             }
             Err(ApiError::Conflict { .. }) => continue,
             Err(e) => return Err(e),

@@ -135,7 +135,7 @@ pub async fn page(ctx: &Ctx, filter: &Filter) -> Result<Page, ApiError> {
         at = Some(res.revision);
         let n = res.items.len();
         for (i, kv) in res.items.into_iter().enumerate() {
-            let obj = objects::decode(&kv)?;
+            let obj = objects::decode_for(&ctx.res, &kv)?;
             if !filter.matches(&obj) {
                 start_after = Some(kv.key);
                 continue;
@@ -171,7 +171,7 @@ pub async fn matching(ctx: &Ctx) -> Result<(Vec<Value>, Revision), ApiError> {
     let res = ctx.store("", move |st| st.list(&prefix, None, None, None)).await?;
     let mut items = Vec::new();
     for kv in &res.items {
-        let obj = objects::decode(kv)?;
+        let obj = objects::decode_for(&ctx.res, kv)?;
         if filter.matches(&obj) {
             items.push(obj);
         }

@@ -12,9 +12,14 @@ pub fn key(res: &Resource, namespace: &str, name: &str) -> String {
     format!("{}{name}", prefix(res, namespace))
 }
 
+/// `events.k8s.io` Events, which live in the `v1` Events' storage.
+pub fn is_events_v1(res: &Resource) -> bool {
+    res.group == "events.k8s.io" && res.plural == "events"
+}
+
 /// The key prefix of a collection: all namespaces when `namespace` is empty.
 pub fn prefix(res: &Resource, namespace: &str) -> String {
-    let group = if res.group.is_empty() { "core" } else { &res.group };
+    let group = if res.group.is_empty() || is_events_v1(res) { "core" } else { &res.group };
     if res.namespaced && !namespace.is_empty() {
         format!("/registry/{group}/{}/{namespace}/", res.plural)
     } else {
@@ -34,6 +39,21 @@ pub fn set_resource_version(obj: &mut Value, rev: i64) {
     if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
         m.insert("resourceVersion".into(), json!(rev.to_string()));
     }
+}
+
+/// The object as `res` serves it (`events.k8s.io` Events are converted
+/// from the stored `v1` form).
+pub fn decode_for(res: &Resource, kv: &KeyValue) -> Result<Value, ApiError> {
+    let obj = decode(kv)?;
+    Ok(if is_events_v1(res) { lichen_apimachinery::events::to_events_v1(&obj) } else { obj })
+}
+
+/// The bytes to store for an object of `res` (see [`decode_for`]).
+pub fn encode_for(res: &Resource, obj: &Value) -> Result<Vec<u8>, ApiError> {
+    if is_events_v1(res) {
+        return encode(&lichen_apimachinery::events::to_core_v1(obj));
+    }
+    encode(obj)
 }
 
 /// The bytes to store: the object without its resourceVersion (the store's

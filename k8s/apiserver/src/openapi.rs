@@ -110,6 +110,39 @@ pub fn serve(api: &Api, path: &str, params: &Params, headers: &HeaderMap) -> Res
     Ok(r)
 }
 
+/// `/openapi/v2`: an empty Swagger 2.0 document (no paths, no
+/// definitions). kubectl asks for it, as gnostic protobuf, only when a
+/// group-version is missing from the v3 index; with a document to read it
+/// goes on to say "no matches for kind" as against upstream, where a 404
+/// would make it fail validation instead. Schemas are served by v3 only.
+pub fn serve_v2(headers: &HeaderMap) -> Response {
+    const TITLE: &str = "Kubernetes";
+    const VERSION: &str = "v1.37.0";
+    let protobuf = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/com.github.proto-openapi.spec.v2"));
+    if !protobuf {
+        let doc = serde_json::json!({"swagger": "2.0", "info": {"title": TITLE, "version": VERSION},
+                                     "paths": {}, "definitions": {}});
+        return json_bytes(doc.to_string().into_bytes());
+    }
+    // openapi_v2.Document { swagger = 1; info = 2 (Info { title = 1; version = 2 }) }.
+    let field = |num: u8, bytes: &[u8]| -> Vec<u8> {
+        let mut out = vec![(num << 3) | 2, u8::try_from(bytes.len()).unwrap_or(0)];
+        out.extend_from_slice(bytes);
+        out
+    };
+    let info = [field(1, TITLE.as_bytes()), field(2, VERSION.as_bytes())].concat();
+    let doc = [field(1, b"2.0"), field(2, &info)].concat();
+    let mut r = (StatusCode::OK, doc).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/com.github.proto-openapi.spec.v2@v1.0+protobuf"),
+    );
+    r
+}
+
 /// `api/v1` → ("", "v1"); `apis/apps/v1` → ("apps", "v1").
 fn split(path: &str) -> (&str, &str) {
     let parts: Vec<&str> = path.split('/').collect();

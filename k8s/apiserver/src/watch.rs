@@ -128,7 +128,7 @@ async fn run(mut s: Stream, after: Option<Revision>, send_initial: bool, initial
             Err(e) => return s.error(&e).await,
         };
         for kv in &snapshot.items {
-            let obj = match objects::decode(kv) {
+            let obj = match objects::decode_for(&s.ctx.res, kv) {
                 Ok(o) => o,
                 Err(e) => return s.error(&e).await,
             };
@@ -150,11 +150,11 @@ async fn run(mut s: Stream, after: Option<Revision>, send_initial: bool, initial
         match msg {
             WatchMessage::Events(events) => {
                 for ev in events {
-                    let new = match objects::decode(&ev.kv) {
+                    let new = match objects::decode_for(&s.ctx.res, &ev.kv) {
                         Ok(o) => o,
                         Err(e) => return s.error(&e).await,
                     };
-                    let old = ev.prev.as_ref().and_then(|kv| objects::decode(kv).ok());
+                    let old = ev.prev.as_ref().and_then(|kv| objects::decode_for(&s.ctx.res, kv).ok());
                     let old_match = old.as_ref().is_some_and(|o| s.filter.matches(o));
                     let new_match = s.filter.matches(&new);
                     let kind = match ev.kind {

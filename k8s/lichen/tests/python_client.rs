@@ -50,7 +50,6 @@ fn typed_configmap_crud() {
 }
 
 #[test]
-#[ignore = "bug: DELETE of a ConfigMap answers the deleted object; upstream answers a Status (only registries like pods set ReturnDeletedObject)"]
 fn delete_answers_a_success_status() {
     step("delete_status");
 }

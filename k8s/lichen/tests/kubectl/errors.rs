@@ -50,7 +50,6 @@ fn malformed_bodies_are_rejected() {
 /// anything (upstream serves /openapi/v2, which kubectl consults for kinds
 /// missing from v3).
 #[test]
-#[ignore = "bug: /openapi/v2 is 404, so kubectl fails validation with \"the server could not find the requested resource\" first"]
 fn wrong_api_version_or_kind_is_a_mapping_error() {
     let Some((_server, k)) = setup() else { return };
     let v2 = k.run_stdin(&["create", "-f", "-"], "apiVersion: v2\nkind: ConfigMap\nmetadata:\n  name: x1\n");

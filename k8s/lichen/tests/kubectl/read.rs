@@ -279,3 +279,30 @@ fn list_pages_carry_the_remaining_item_count() {
         k.run(&["get", "--raw", "/api/v1/namespaces/default/configmaps?limit=2&labelSelector=app%3Dx"]);
     assert!(!selected.ok().contains("remainingItemCount"), "{}", selected.stdout);
 }
+
+/// `v1` and `events.k8s.io/v1` Events are one collection: each API sees
+/// what the other wrote, under its own field names.
+#[test]
+fn both_event_apis_see_the_same_events() {
+    let Some((_server, k)) = setup() else { return };
+    let core = "apiVersion: v1\nkind: Event\nmetadata:\n  name: e1\ninvolvedObject:\n  kind: Pod\n  name: p1\n  namespace: default\nreason: Started\nmessage: started container\ntype: Normal\ncount: 2\nsource:\n  component: kubelet\n";
+    k.run_stdin(&["create", "-f", "-"], core).prints("event/e1 created");
+    let newer = "apiVersion: events.k8s.io/v1\nkind: Event\nmetadata:\n  name: e2\neventTime: \"2026-01-01T00:00:00.000000Z\"\nreportingController: lichen.io/test\nreportingInstance: here\naction: Pulling\nreason: Pulling\nnote: pulling image\ntype: Normal\nregarding:\n  kind: Pod\n  name: p1\n  namespace: default\n";
+    k.run_stdin(&["create", "-f", "-"], newer).prints("event.events.k8s.io/e2 created");
+    let as_new = k.run(&[
+        "get",
+        "events.v1.events.k8s.io",
+        "e1",
+        "-o",
+        "jsonpath={.apiVersion} {.regarding.name} {.note} {.deprecatedCount}",
+    ]);
+    assert_eq!(as_new.ok(), "events.k8s.io/v1 p1 started container 2");
+    let as_core =
+        k.run(&["get", "events.v1.", "e2", "-o", "jsonpath={.apiVersion} {.involvedObject.name} {.message}"]);
+    assert_eq!(as_core.ok(), "v1 p1 pulling image");
+    let names = k.run(&["get", "events", "-o", "name"]);
+    assert_eq!(names.ok().lines().count(), 2, "{}", names.stdout);
+    let selected =
+        k.run(&["get", "events", "--field-selector", "involvedObject.name=p1,reason=Pulling", "-o", "name"]);
+    assert_eq!(selected.ok().trim(), "event/e2");
+}
