@@ -138,7 +138,7 @@ pub fn serve_v2(headers: &HeaderMap) -> Response {
     let mut r = (StatusCode::OK, doc).into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("application/com.github.proto-openapi.spec.v2@v1.0+protobuf"),
+        HeaderValue::from_static("application/com.github.proto-openapi.spec.v2.v1.0+protobuf"),
     );
     r
 }
