@@ -150,6 +150,65 @@ pub fn forbidden_message(identity: &Identity, request: &Request, reason: &str) -
     ApiError::Forbidden(format!("{prefix}: {msg}"))
 }
 
+/// Upstream's escalation check on RBAC writes: a Role or ClusterRole may
+/// only grant what the writer holds (unless they may `escalate` it), a
+/// binding may only bind a role whose permissions the writer holds (unless
+/// they may `bind` it). `system:masters` skip it, as upstream.
+pub async fn check_escalation(ctx: &Ctx, obj: &serde_json::Value) -> Result<(), ApiError> {
+    use crate::rbac::escalation;
+    const GROUP: &str = "rbac.authorization.k8s.io";
+    if ctx.res.group != GROUP || ctx.identity.is_master() || ctx.req.subresource.is_some() {
+        return Ok(());
+    }
+    let name = crate::objects::meta_str(obj, "name").unwrap_or("").to_string();
+    let ns = ctx.req.namespace.clone();
+    let (held, _) = rules_for(&ctx.api, &ctx.identity, &ns).await?;
+    let missing = match ctx.res.plural.as_str() {
+        "roles" | "clusterroles" => {
+            let escalate = escalation::special_verb("escalate", GROUP, &ctx.res.plural, &ns, &name);
+            if escalation::allowed(&held, &escalate) {
+                return Ok(());
+            }
+            escalation::uncovered(&held, &PolicyRule::list(obj))
+        }
+        "rolebindings" | "clusterrolebindings" => {
+            let Some(binding) = crate::rbac::policy::Binding::from_object(obj) else { return Ok(()) };
+            let kind = if binding.role_ref.kind == "Role" { "roles" } else { "clusterroles" };
+            let role_ns = if kind == "roles" { ns.as_str() } else { "" };
+            let bind = escalation::special_verb("bind", GROUP, kind, role_ns, &binding.role_ref.name);
+            if escalation::allowed(&held, &bind) {
+                return Ok(());
+            }
+            let api = ctx.api.clone();
+            let role_rules = tokio::task::spawn_blocking(move || {
+                let policy = api
+                    .rbac
+                    .policy(&api)
+                    .map_err(|e| ApiError::Internal(format!("reading RBAC policy: {e}")))?;
+                policy
+                    .role_ref_rules(&binding.role_ref, &ns)
+                    .map(<[PolicyRule]>::to_vec)
+                    .map_err(ApiError::Forbidden)
+            })
+            .await
+            .map_err(ApiError::internal)??;
+            escalation::uncovered(&held, &role_rules)
+        }
+        _ => Vec::new(),
+    };
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let groups: Vec<String> = ctx.identity.groups.iter().map(|g| format!("{g:?}")).collect();
+    Err(ApiError::Forbidden(format!(
+        "{} {name:?} is forbidden: user {:?} (groups=[{}]) is attempting to grant RBAC permissions not currently held:\n{}",
+        ctx.qualified(),
+        ctx.identity.user,
+        groups.join(" "),
+        escalation::describe(&missing)
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -141,6 +141,7 @@ pub async fn insert(ctx: &Ctx, mut obj: Value) -> Result<Value, ApiError> {
     let causes = crate::validate::admit(ctx, &mut obj);
     crate::managed::track(ctx, None, &mut obj);
     objects::normalize(&mut obj);
+    crate::authz::check_escalation(ctx, &obj).await?;
     if !causes.is_empty() {
         return Err(invalid(ctx, &name, causes));
     }
@@ -281,6 +282,7 @@ async fn write_loop(
         let causes = crate::validate::admit(ctx, &mut merged);
         crate::managed::track(ctx, Some(&current), &mut merged);
         objects::normalize(&mut merged);
+        crate::authz::check_escalation(ctx, &merged).await?;
         if !causes.is_empty() {
             return Err(invalid(ctx, name, causes));
         }

@@ -11,6 +11,7 @@
 
 pub mod cache;
 pub mod defaults;
+pub mod escalation;
 pub mod install;
 pub mod policy;
 pub mod rules;

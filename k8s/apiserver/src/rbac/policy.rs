@@ -173,7 +173,7 @@ impl Policy {
     }
 
     /// Upstream's `GetRoleReferenceRules`, with its error messages.
-    fn role_ref_rules(&self, role_ref: &RoleRef, namespace: &str) -> Result<&[PolicyRule], String> {
+    pub fn role_ref_rules(&self, role_ref: &RoleRef, namespace: &str) -> Result<&[PolicyRule], String> {
         match role_ref.kind.as_str() {
             "Role" => self
                 .roles

@@ -118,6 +118,34 @@ subjects:
     assert!(list.ok().lines().any(|l| l == "namespace/team"), "{}", list.stdout);
 }
 
+/// A user who may write RoleBindings can still only grant what they hold.
+#[test]
+fn rbac_writes_cannot_escalate() {
+    let Some((server, k)) = setup() else { return };
+    seed(&k);
+    let bob = user_kubectl(&server, &k, "bob", &["devs"]);
+    k.run_stdin(&["create", "-f", "-"], BOB_READS_CONFIGMAPS).ok();
+    k.run(&["create", "role", "binder", "--verb=create,get", "--resource=rolebindings,roles"]).ok();
+    k.run(&["create", "rolebinding", "bob-binder", "--role=binder", "--user=bob"]).ok();
+    let admin = bob.run(&["create", "rolebinding", "bob-admin", "--clusterrole=cluster-admin", "--user=bob"]);
+    assert!(
+        admin.fails().contains("is attempting to grant RBAC permissions not currently held"),
+        "{}",
+        admin.stderr
+    );
+    let role = bob.run(&["create", "role", "secrets", "--verb=get", "--resource=secrets"]);
+    assert!(
+        role.fails().contains(r#"{APIGroups:[""], Resources:["secrets"], Verbs:["get"]}"#),
+        "{}",
+        role.stderr
+    );
+    // What bob holds he may grant.
+    bob.run(&["create", "role", "cm-getter", "--verb=get", "--resource=configmaps"])
+        .prints("role.rbac.authorization.k8s.io/cm-getter created");
+    bob.run(&["create", "rolebinding", "alice-cm", "--role=cm-getter", "--user=alice"])
+        .prints("rolebinding.rbac.authorization.k8s.io/alice-cm created");
+}
+
 #[test]
 fn auth_can_i_as_admin_and_as_a_restricted_user() {
     let Some((server, k)) = setup() else { return };
