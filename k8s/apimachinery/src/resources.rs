@@ -45,9 +45,11 @@ impl Resource {
 const ALL_VERBS: &[&str] =
     &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
 
-/// Resources that are only ever created, never stored: the reviews, which
-/// the server answers with their `status` filled in.
+/// Resources that are only ever created, never stored: bindings (which set
+/// a pod's node) and the reviews, which the server answers with their
+/// `status` filled in.
 const CREATE_ONLY: &[(&str, &str)] = &[
+    ("", "bindings"),
     ("authentication.k8s.io", "selfsubjectreviews"),
     ("authorization.k8s.io", "localsubjectaccessreviews"),
     ("authorization.k8s.io", "selfsubjectaccessreviews"),
@@ -77,6 +79,7 @@ type Row = (
 /// Short names and categories as `kubectl api-resources` shows them on
 /// Kubernetes 1.37.
 const BUILTIN: &[Row] = &[
+    ("", "v1", "bindings", "Binding", true, &[], &[], &[]),
     ("", "v1", "configmaps", "ConfigMap", true, &["cm"], &[], &[]),
     ("", "v1", "endpoints", "Endpoints", true, &["ep"], &[], &[]),
     ("", "v1", "events", "Event", true, &["ev"], &[], &[]),
@@ -85,7 +88,7 @@ const BUILTIN: &[Row] = &[
     ("", "v1", "nodes", "Node", false, &["no"], &[], &["status"]),
     ("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", true, &["pvc"], &[], &["status"]),
     ("", "v1", "persistentvolumes", "PersistentVolume", false, &["pv"], &[], &["status"]),
-    ("", "v1", "pods", "Pod", true, &["po"], &["all"], &["status"]),
+    ("", "v1", "pods", "Pod", true, &["po"], &["all"], &["binding", "status"]),
     ("", "v1", "podtemplates", "PodTemplate", true, &[], &[], &[]),
     (
         "",
@@ -193,6 +196,13 @@ pub fn builtin() -> Vec<Resource> {
                         version: "v1".into(),
                         kind: "Scale".into(),
                         verbs: strings(&["get", "patch", "update"]),
+                    },
+                    "binding" => Subresource {
+                        name: name.into(),
+                        group: group.into(),
+                        version: version.into(),
+                        kind: "Binding".into(),
+                        verbs: strings(&["create"]),
                     },
                     "finalize" | "approval" => Subresource {
                         name: name.into(),

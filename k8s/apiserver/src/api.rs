@@ -289,6 +289,15 @@ async fn dispatch(api: Arc<Api>, identity: Option<Identity>, req: Request) -> Re
             if crate::reviews::is_review(&ctx.res) {
                 return crate::reviews::create(&ctx, body).await;
             }
+            if crate::binding::is_binding(&ctx) {
+                if ctx.req.verb != Verb::Create {
+                    return Err(ApiError::MethodNotSupported {
+                        verb: ctx.req.verb.as_str().into(),
+                        resource: "bindings".into(),
+                    });
+                }
+                return crate::binding::create(&ctx, body).await;
+            }
             let crd_write =
                 crate::crds::is_crd(&ctx) && !matches!(ctx.req.verb, Verb::Get | Verb::List | Verb::Watch);
             let api = ctx.api.clone();

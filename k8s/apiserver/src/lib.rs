@@ -13,6 +13,7 @@ pub mod api;
 pub mod apply;
 pub mod authn;
 pub mod authz;
+pub mod binding;
 pub mod body;
 pub mod bootstrap;
 pub mod crds;

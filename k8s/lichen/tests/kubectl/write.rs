@@ -569,3 +569,36 @@ fn field_validation_warn_and_ignore_drop_unknown_fields() {
         assert!(!json.ok().contains("bogus"), "{}", json.stdout);
     }
 }
+
+/// The scheduler's binding: `pods/<name>/binding` sets the node once.
+#[test]
+fn binding_assigns_a_pod_to_a_node_once() {
+    let Some((server, k)) = setup() else { return };
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p1\nspec:\n  containers:\n  - name: c\n    image: busybox\n";
+    k.run_stdin(&["create", "-f", "-"], pod).prints("pod/p1 created");
+    let binding = server.write(
+        "binding.json",
+        r#"{"apiVersion":"v1","kind":"Binding","metadata":{"name":"p1"},"target":{"kind":"Node","name":"node-a"}}"#,
+    );
+    let binding = binding.to_str().unwrap();
+    k.run(&["create", "--raw", "/api/v1/namespaces/default/pods/p1/binding", "-f", binding]).ok();
+    k.run(&[
+        "get",
+        "pod",
+        "p1",
+        "-o",
+        r#"jsonpath={.spec.nodeName} {.status.conditions[?(@.type=="PodScheduled")].status}"#,
+    ])
+    .prints("node-a True");
+    let again = k.run(&["create", "--raw", "/api/v1/namespaces/default/pods/p1/binding", "-f", binding]);
+    assert!(again.fails().contains(r#"pod p1 is already assigned to node "node-a""#), "{}", again.stderr);
+    let mismatch = k.run(&["create", "--raw", "/api/v1/namespaces/default/pods/nope/binding", "-f", binding]);
+    assert!(mismatch.fails().contains("does not match the name on the URL (nope)"), "{}", mismatch.stderr);
+    let nope = server.write(
+        "nope.json",
+        r#"{"apiVersion":"v1","kind":"Binding","metadata":{"name":"nope"},"target":{"name":"node-a"}}"#,
+    );
+    let missing =
+        k.run(&["create", "--raw", "/api/v1/namespaces/default/bindings", "-f", nope.to_str().unwrap()]);
+    assert!(missing.fails().contains(r#"pods "nope" not found"#), "{}", missing.stderr);
+}
