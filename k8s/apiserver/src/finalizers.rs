@@ -50,7 +50,7 @@ fn watch_loop(api: &Api) -> Result<(), StoreError> {
                         EventKind::Put => {
                             let Ok(obj) = objects::decode(&ev.kv) else { continue };
                             graph.put(&ev.kv.key, &obj);
-                            if deleting(&obj) {
+                            if ours(&obj) {
                                 process(api, &graph, &ev.kv.key, &obj)?;
                                 pending = true;
                             }
@@ -75,6 +75,13 @@ fn watch_loop(api: &Api) -> Result<(), StoreError> {
             last_sweep = std::time::Instant::now();
         }
     }
+}
+
+/// Being deleted and held by a finalizer this worker handles. (A pod held
+/// by its grace period is the agent's to finish, and is left alone.)
+fn ours(obj: &Value) -> bool {
+    const OURS: [&str; 4] = [NAMESPACE, FOREGROUND, ORPHAN, crate::crds::CLEANUP_FINALIZER];
+    deleting(obj) && finalizers(obj).iter().any(|f| OURS.contains(&f.as_str()))
 }
 
 fn deleting(obj: &Value) -> bool {
@@ -107,7 +114,7 @@ fn sweep(api: &Api) -> Result<(i64, bool, Graph), StoreError> {
     for kv in &all.items {
         if let Ok(obj) = objects::decode(kv) {
             graph.put(&kv.key, &obj);
-            if deleting(&obj) {
+            if ours(&obj) {
                 waiting.push((kv.key.clone(), obj));
             }
         }
@@ -153,10 +160,12 @@ fn process(api: &Api, graph: &Graph, key: &str, obj: &Value) -> Result<(), Store
             }
         }
     }
-    // A namespace whose finalizers are all gone is deleted.
+    // An object whose last finalizer this removed goes now (a grace period
+    // still running keeps it: the agent deletes it).
     if let Some(cur) = api.store.get(key, None)? {
         let obj = objects::decode(&cur).unwrap_or(Value::Null);
-        if deleting(&obj) && finalizers(&obj).is_empty() {
+        let grace = objects::meta(&obj)["deletionGracePeriodSeconds"].as_i64().unwrap_or(0);
+        if deleting(&obj) && finalizers(&obj).is_empty() && grace == 0 {
             match api.store.delete(key, Some(cur.mod_revision)) {
                 Ok(_) | Err(StoreError::NotFound { .. } | StoreError::Conflict { .. }) => {}
                 Err(e) => return Err(e),
