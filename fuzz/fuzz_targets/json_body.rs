@@ -6,8 +6,12 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         Some((k, rest)) => (usize::from(*k), rest),
         None => return,
     };
-    const KINDS: [(&str, &str, &str); 4] =
-        [("", "v1", "Pod"), ("apps", "v1", "Deployment"), ("", "v1", "ConfigMap"), ("batch", "v1", "CronJob")];
+    const KINDS: [(&str, &str, &str); 4] = [
+        ("", "v1", "Pod"),
+        ("apps", "v1", "Deployment"),
+        ("", "v1", "ConfigMap"),
+        ("batch", "v1", "CronJob"),
+    ];
     let (g, v, k) = KINDS[kind % KINDS.len()];
     let _ = lichen_apimachinery::openapi::strict_field_errors(g, v, k, body);
 });
