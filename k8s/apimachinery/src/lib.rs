@@ -19,3 +19,4 @@ pub mod printers;
 pub mod protobuf;
 pub mod resources;
 pub mod selector;
+pub mod timestamp;

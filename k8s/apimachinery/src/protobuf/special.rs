@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::error::Problem;
 use super::wire::{Raw, Reader};
+use crate::timestamp::GO_ZERO_TIME;
 
 /// The fields of a small message, last occurrence winning as in proto2.
 fn fields(bytes: &[u8]) -> Result<Vec<(u32, Raw<'_>)>, Problem> {
@@ -68,9 +69,6 @@ pub(crate) fn int_or_string(msg: &[u8]) -> Result<Value, Problem> {
     }
 }
 
-/// Seconds of 0001-01-01T00:00:00Z, Go's zero `time.Time`.
-const GO_ZERO_TIME: i64 = -62_135_596_800;
-
 /// A `Timestamp{1: seconds, 2: nanos}` as Go's `time.Unix(s, ns)` reads it:
 /// `None` for empty bytes (the zero time), else normalized (seconds, nanos).
 fn timestamp(msg: &[u8], micro: bool) -> Result<Option<(i64, u32)>, Problem> {
@@ -94,7 +92,7 @@ pub(crate) fn time(msg: &[u8]) -> Result<Value, Problem> {
     match timestamp(msg, false)? {
         None => Ok(Value::Null),
         Some((GO_ZERO_TIME, 0)) => Ok(Value::Null),
-        Some((s, _)) => Ok(Value::String(format!("{}Z", civil(s)?))),
+        Some((s, _)) => Ok(Value::String(crate::timestamp::format_rfc3339(in_range(s)?))),
     }
 }
 
@@ -103,27 +101,15 @@ pub(crate) fn micro_time(msg: &[u8]) -> Result<Value, Problem> {
     match timestamp(msg, true)? {
         None => Ok(Value::Null),
         Some((GO_ZERO_TIME, 0)) => Ok(Value::Null),
-        Some((s, ns)) => Ok(Value::String(format!("{}.{:06}Z", civil(s)?, ns / 1000))),
+        Some((s, ns)) => Ok(Value::String(crate::timestamp::format_rfc3339_micros(in_range(s)?, ns / 1000))),
     }
 }
 
-/// `YYYY-MM-DDTHH:MM:SS` in UTC for Unix seconds (Hinnant's days-to-civil).
-fn civil(secs: i64) -> Result<String, Problem> {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    if !(0..=9999).contains(&year) {
-        return Err(Problem::TimeRange(secs));
-    }
-    Ok(format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}", rem / 3600, rem / 60 % 60, rem % 60))
+/// Seconds Go can write as RFC 3339 (years 0000 to 9999).
+const FORMATTABLE: std::ops::RangeInclusive<i64> = -62_167_219_200..=253_402_300_799;
+
+fn in_range(secs: i64) -> Result<i64, Problem> {
+    if FORMATTABLE.contains(&secs) { Ok(secs) } else { Err(Problem::TimeRange(secs)) }
 }
 
 /// `metav1.Duration{1: int64 nanoseconds}` as Go's `time.Duration.String`.

@@ -1,0 +1,137 @@
+//! RFC 3339 timestamps as Kubernetes writes them (`metav1.Time`), without
+//! a date library: Go's accepted forms in, UTC with whole seconds out.
+
+/// Go's zero `time.Time` (0001-01-01T00:00:00Z) as Unix seconds: what an
+/// unset `metav1.Time` reads as.
+pub const GO_ZERO_TIME: i64 = -62_135_596_800;
+
+/// Parses an RFC 3339 timestamp (`2024-05-01T10:00:00Z`, optional fraction,
+/// `Z` or `±hh:mm` offset) as Go's `time.Parse(time.RFC3339, ...)` accepts
+/// it, returning Unix seconds (the fraction is dropped).
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let year = digits(&b[0..4])?;
+    let month = digits(&b[5..7])?;
+    let day = digits(&b[8..10])?;
+    let hour = digits(&b[11..13])?;
+    let minute = digits(&b[14..16])?;
+    let second = digits(&b[17..19])?;
+    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+        return None;
+    }
+    if hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let mut rest = &b[19..];
+    if let [b'.' | b',', tail @ ..] = rest {
+        let n = tail.iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 {
+            return None;
+        }
+        rest = &tail[n..];
+    }
+    let offset = match rest {
+        [b'Z'] => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let (h, m) = (digits(&[*h1, *h2])?, digits(&[*m1, *m2])?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let off = h * 3600 + m * 60;
+            if *sign == b'-' { -off } else { off }
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(year, month, day);
+    Some(days * 86_400 + hour * 3600 + minute * 60 + second - offset)
+}
+
+/// Formats Unix seconds as RFC 3339 in UTC without a fraction, as Go's
+/// `t.UTC().Format(time.RFC3339)`.
+pub fn format_rfc3339(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+fn digits(b: &[u8]) -> Option<i64> {
+    b.iter().try_fold(0i64, |acc, c| c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0')))
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// `days_from_civil`).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Formats Unix seconds and microseconds as `metav1.MicroTime` does:
+/// `2026-11-25T20:40:28.123456Z`.
+pub fn format_rfc3339_micros(unix: i64, micros: u32) -> String {
+    let whole = format_rfc3339(unix);
+    format!("{}.{micros:06}Z", whole.trim_end_matches('Z'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_rfc3339_like_go() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_rfc3339("2024-02-29T12:30:05Z"), Some(1_709_209_805));
+        assert_eq!(parse_rfc3339("2024-02-29T14:30:05.123456+02:00"), Some(1_709_209_805));
+        assert_eq!(parse_rfc3339("2024-02-29T07:30:05-05:00"), Some(1_709_209_805));
+        assert_eq!(parse_rfc3339("0001-01-01T00:00:00Z"), Some(GO_ZERO_TIME));
+        for bad in [
+            "",
+            "2023-02-29T00:00:00Z",
+            "2024-01-01 00:00:00Z",
+            "2024-01-01T24:00:00Z",
+            "2024-01-01T00:00:00",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn formats_utc_and_round_trips() {
+        assert_eq!(format_rfc3339(1_709_209_805), "2024-02-29T12:30:05Z");
+        assert_eq!(format_rfc3339_micros(1_709_209_805, 42), "2024-02-29T12:30:05.000042Z");
+        assert_eq!(format_rfc3339(GO_ZERO_TIME), "0001-01-01T00:00:00Z");
+        for t in [0, 951_782_400, 4_102_444_799, -1] {
+            assert_eq!(parse_rfc3339(&format_rfc3339(t)), Some(t));
+        }
+    }
+}
