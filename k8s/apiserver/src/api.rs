@@ -223,12 +223,6 @@ impl Api {
         let all = self.resources.read().ok()?;
         all.iter().find(|r| r.group == group && r.version == version && r.plural == plural).cloned()
     }
-
-    /// The resource serving `kind` in `apiVersion`.
-    pub fn find_kind(&self, api_version: &str, kind: &str) -> Option<Resource> {
-        let all = self.resources.read().ok()?;
-        all.iter().find(|r| r.api_version() == api_version && r.kind == kind).cloned()
-    }
 }
 
 /// Entry point for every path the fixed routes do not serve.

@@ -19,35 +19,15 @@ fn paths(ctx: &Ctx) -> (String, String, Option<String>) {
 /// or a custom resource with a scale subresource.
 pub fn scale_of(ctx: &Ctx, obj: &Value) -> Result<Value, ApiError> {
     let (spec_path, status_path, selector_path) = paths(ctx);
-    if let Some(sel) = selector_path {
-        let m = objects::meta(obj);
-        let mut status = json!({"replicas": crate::crds::get_path(obj, &status_path).and_then(Value::as_i64).unwrap_or(0)});
-        if let Some(s) = crate::crds::get_path(obj, &sel).and_then(Value::as_str) {
-            status["selector"] = json!(s);
+    let custom = crate::crds::version(ctx).is_some();
+    let selector = match &selector_path {
+        Some(path) => {
+            crate::crds::get_path(obj, path).and_then(Value::as_str).unwrap_or_default().to_string()
         }
-        return Ok(json!({
-            "kind": "Scale",
-            "apiVersion": "autoscaling/v1",
-            "metadata": {"name": m["name"], "namespace": m["namespace"], "uid": m["uid"],
-                         "resourceVersion": m["resourceVersion"], "creationTimestamp": m["creationTimestamp"]},
-            "spec": {"replicas": crate::crds::get_path(obj, &spec_path).and_then(Value::as_i64).unwrap_or(0)},
-            "status": status,
-        }));
-    }
-    let m = objects::meta(obj);
-    let selector = match &obj["spec"]["selector"] {
-        Value::Object(sel) if sel.contains_key("matchLabels") || sel.contains_key("matchExpressions") => {
-            crate::selectors::format_label_selector(&obj["spec"]["selector"])
-        }
-        Value::Object(sel) => {
-            // ReplicationController: a plain map.
-            let mut parts: Vec<String> =
-                sel.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect();
-            parts.sort();
-            parts.join(",")
-        }
-        _ => String::new(),
+        None if custom => String::new(),
+        None => builtin_selector(&obj["spec"]["selector"]),
     };
+    let m = objects::meta(obj);
     let mut meta = json!({
         "name": m["name"],
         "namespace": m["namespace"],
@@ -58,18 +38,38 @@ pub fn scale_of(ctx: &Ctx, obj: &Value) -> Result<Value, ApiError> {
     if let Some(o) = meta.as_object_mut() {
         o.retain(|_, v| !v.is_null());
     }
-    let mut status = json!({"replicas": obj["status"]["replicas"].as_i64().unwrap_or(0)});
+    let read = |path: &str| crate::crds::get_path(obj, path).and_then(Value::as_i64);
+    let mut status = json!({"replicas": read(&status_path).unwrap_or(0)});
     if !selector.is_empty() {
         status["selector"] = json!(selector);
     }
-    let _ = ctx;
+    // Built-in workloads default to one replica; a custom resource has what
+    // its spec path holds.
+    let replicas = read(&spec_path).unwrap_or(if custom { 0 } else { 1 });
     Ok(json!({
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
         "metadata": meta,
-        "spec": {"replicas": obj["spec"]["replicas"].as_i64().unwrap_or(1)},
+        "spec": {"replicas": replicas},
         "status": status,
     }))
+}
+
+/// A built-in workload's selector in string form: a `metav1.LabelSelector`,
+/// or a ReplicationController's plain map.
+fn builtin_selector(sel: &Value) -> String {
+    match sel {
+        Value::Object(m) if m.contains_key("matchLabels") || m.contains_key("matchExpressions") => {
+            crate::selectors::format_label_selector(sel)
+        }
+        Value::Object(m) => {
+            let mut parts: Vec<String> =
+                m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect();
+            parts.sort();
+            parts.join(",")
+        }
+        _ => String::new(),
+    }
 }
 
 /// The workload with the replicas a Scale asks for.
@@ -97,6 +97,5 @@ pub fn apply_scale(ctx: &Ctx, current: &Value, scale: &Value) -> Result<Value, A
     {
         objects::meta_mut(&mut out).insert("generation".into(), json!(g + 1));
     }
-    let _ = ctx;
     Ok(out)
 }
