@@ -2,7 +2,7 @@
 
 /// Go's `strconv.Quote`: double quotes, backslash escapes, `\x` for ASCII
 /// control bytes and `\u` for other characters Go does not print.
-pub(crate) fn quote(s: &str) -> String {
+pub fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {

@@ -12,11 +12,12 @@
 pub mod crd;
 pub mod events;
 pub mod fieldpath;
-mod gofmt;
+pub mod gofmt;
 pub mod openapi;
 pub mod patch;
 pub mod printers;
 pub mod protobuf;
+pub mod quantity;
 pub mod resources;
 pub mod selector;
 pub mod timestamp;

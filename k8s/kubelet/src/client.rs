@@ -1,0 +1,311 @@
+//! A small Kubernetes REST client: JSON objects over HTTPS with the cluster
+//! CA pinned and a client certificate or bearer token.
+//!
+//! Written here instead of using kube-rs + k8s-openapi: the agent needs a
+//! dozen calls on a few kinds, and those crates would add more compile time
+//! and binary size than the rest of the agent together (the image's
+//! footprint budget). Objects are `serde_json::Value`; the agent reads the
+//! fields it needs through the typed views in [`crate::spec`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+type Https = hyper_rustls::HttpsConnector<HttpConnector>;
+
+/// How the agent proves who it is to the API server.
+#[derive(Clone)]
+pub enum Credentials {
+    /// A client certificate and key (PEM), e.g. CN `system:node:<name>`.
+    Certificate { cert_pem: String, key_pem: String },
+    /// A bearer token.
+    Token(String),
+}
+
+/// Where the API server is and how to trust and reach it.
+#[derive(Clone)]
+pub struct ClientConfig {
+    /// `https://host:port`, no trailing slash.
+    pub server: String,
+    /// The cluster CA (PEM): the only root trusted.
+    pub ca_pem: String,
+    pub credentials: Credentials,
+}
+
+/// An error from the API server (with its HTTP status and the Status
+/// message) or from getting there.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{method} {path}: {code}: {message}")]
+    Api { method: Method, path: String, code: StatusCode, reason: String, message: String },
+    #[error("{method} {path}: {source}")]
+    Transport {
+        method: Method,
+        path: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("{0}")]
+    Config(String),
+}
+
+impl ClientError {
+    pub fn code(&self) -> Option<StatusCode> {
+        match self {
+            ClientError::Api { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+    pub fn is_not_found(&self) -> bool {
+        self.code() == Some(StatusCode::NOT_FOUND)
+    }
+    pub fn is_conflict(&self) -> bool {
+        self.code() == Some(StatusCode::CONFLICT)
+    }
+    pub fn is_gone(&self) -> bool {
+        self.code() == Some(StatusCode::GONE)
+    }
+}
+
+/// One event of a watch.
+#[derive(Debug, Clone)]
+pub struct WatchEvent {
+    /// ADDED, MODIFIED, DELETED, BOOKMARK or ERROR.
+    pub kind: String,
+    pub object: Value,
+}
+
+/// The client; cheap to clone.
+#[derive(Clone)]
+pub struct Client {
+    http: HyperClient<Https, Full<Bytes>>,
+    server: Arc<str>,
+    token: Option<Arc<str>>,
+}
+
+/// Patch flavours, by content type.
+#[derive(Debug, Clone, Copy)]
+pub enum PatchType {
+    Merge,
+    Strategic,
+    Json,
+}
+
+impl PatchType {
+    fn content_type(self) -> &'static str {
+        match self {
+            PatchType::Merge => "application/merge-patch+json",
+            PatchType::Strategic => "application/strategic-merge-patch+json",
+            PatchType::Json => "application/json-patch+json",
+        }
+    }
+}
+
+impl Client {
+    pub fn new(cfg: &ClientConfig) -> Result<Client, ClientError> {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(cfg.ca_pem.as_bytes()) {
+            let cert = cert.map_err(|e| ClientError::Config(format!("cluster CA: {e}")))?;
+            roots.add(cert).map_err(|e| ClientError::Config(format!("cluster CA: {e}")))?;
+        }
+        let builder =
+            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .map_err(|e| ClientError::Config(e.to_string()))?
+                .with_root_certificates(roots);
+        let (tls, token) = match &cfg.credentials {
+            Credentials::Certificate { cert_pem, key_pem } => {
+                let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| ClientError::Config(format!("client certificate: {e}")))?;
+                let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+                    .map_err(|e| ClientError::Config(format!("client key: {e}")))?;
+                let tls = builder
+                    .with_client_auth_cert(certs, key)
+                    .map_err(|e| ClientError::Config(format!("client certificate: {e}")))?;
+                (tls, None)
+            }
+            Credentials::Token(t) => (builder.with_no_client_auth(), Some(Arc::from(t.as_str()))),
+        };
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_only()
+            .enable_http1()
+            .enable_http2()
+            .build();
+        let http = HyperClient::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .build(https);
+        Ok(Client { http, server: Arc::from(cfg.server.trim_end_matches('/')), token })
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, ClientError> {
+        let transport = |source: Box<dyn std::error::Error + Send + Sync>| ClientError::Transport {
+            method: method.clone(),
+            path: path.to_owned(),
+            source,
+        };
+        let mut req = Request::builder()
+            .method(method.clone())
+            .uri(format!("{}{path}", self.server))
+            .header("accept", "application/json")
+            .header("user-agent", concat!("lichen-agent/", env!("CARGO_PKG_VERSION")));
+        if body.is_some() {
+            req = req.header("content-type", content_type);
+        }
+        if let Some(t) = &self.token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let req =
+            req.body(Full::new(Bytes::from(body.unwrap_or_default()))).map_err(|e| transport(e.into()))?;
+        let resp = self.http.request(req).await.map_err(|e| transport(e.into()))?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let code = resp.status();
+        let bytes = resp.into_body().collect().await.map_err(|e| transport(e.into()))?.to_bytes();
+        let status: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Err(ClientError::Api {
+            method,
+            path: path.to_owned(),
+            code,
+            reason: status["reason"].as_str().unwrap_or("").to_owned(),
+            message: status["message"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned()),
+        })
+    }
+
+    async fn json(
+        &self,
+        method: Method,
+        path: &str,
+        ct: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Value, ClientError> {
+        let resp = self.send(method.clone(), path, ct, body).await?;
+        let bytes = resp.into_body().collect().await.map_err(|e| ClientError::Transport {
+            method: method.clone(),
+            path: path.to_owned(),
+            source: e.into(),
+        })?;
+        serde_json::from_slice(&bytes.to_bytes()).map_err(|e| ClientError::Transport {
+            method,
+            path: path.to_owned(),
+            source: e.into(),
+        })
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Value, ClientError> {
+        self.json(Method::GET, path, "", None).await
+    }
+
+    /// GET, with 404 as `None`.
+    pub async fn get_opt(&self, path: &str) -> Result<Option<Value>, ClientError> {
+        match self.get(path).await {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn create(&self, path: &str, obj: &Value) -> Result<Value, ClientError> {
+        self.json(Method::POST, path, "application/json", Some(obj.to_string().into_bytes())).await
+    }
+
+    pub async fn replace(&self, path: &str, obj: &Value) -> Result<Value, ClientError> {
+        self.json(Method::PUT, path, "application/json", Some(obj.to_string().into_bytes())).await
+    }
+
+    pub async fn patch(&self, path: &str, kind: PatchType, patch: &Value) -> Result<Value, ClientError> {
+        self.json(Method::PATCH, path, kind.content_type(), Some(patch.to_string().into_bytes())).await
+    }
+
+    pub async fn delete(&self, path: &str, options: &Value) -> Result<Value, ClientError> {
+        self.json(Method::DELETE, path, "application/json", Some(options.to_string().into_bytes())).await
+    }
+
+    /// Starts a watch (`path` must carry `watch=true` and usually a
+    /// `resourceVersion`); events arrive on the channel until the stream
+    /// ends or fails, then the channel closes (the error, if any, is the
+    /// last item).
+    pub async fn watch(
+        &self,
+        path: &str,
+    ) -> Result<mpsc::Receiver<Result<WatchEvent, ClientError>>, ClientError> {
+        let resp = self.send(Method::GET, path, "", None).await?;
+        let (tx, rx) = mpsc::channel(64);
+        let path = path.to_owned();
+        tokio::spawn(async move {
+            let mut body = resp.into_body();
+            let mut buf: Vec<u8> = Vec::new();
+            loop {
+                let frame = match body.frame().await {
+                    None => break,
+                    Some(Err(e)) => {
+                        let _ = tx
+                            .send(Err(ClientError::Transport {
+                                method: Method::GET,
+                                path: path.clone(),
+                                source: e.into(),
+                            }))
+                            .await;
+                        break;
+                    }
+                    Some(Ok(f)) => f,
+                };
+                let Ok(data) = frame.into_data() else { continue };
+                buf.extend_from_slice(&data);
+                while let Some(nl) = buf.iter().position(|&b| b == b'\n') {
+                    let line: Vec<u8> = buf.drain(..=nl).collect();
+                    if line.iter().all(u8::is_ascii_whitespace) {
+                        continue;
+                    }
+                    let ev = match serde_json::from_slice::<Value>(&line) {
+                        Ok(v) => WatchEvent {
+                            kind: v["type"].as_str().unwrap_or("").to_owned(),
+                            object: v.get("object").cloned().unwrap_or(Value::Null),
+                        },
+                        Err(e) => {
+                            let _ = tx
+                                .send(Err(ClientError::Transport {
+                                    method: Method::GET,
+                                    path: path.clone(),
+                                    source: e.into(),
+                                }))
+                                .await;
+                            return;
+                        }
+                    };
+                    if tx.send(Ok(ev)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(rx)
+    }
+}
+
+/// Percent-encodes a query value.
+pub fn q(s: &str) -> String {
+    serde_urlencoded::to_string([("", s)]).map(|e| e[1..].to_owned()).unwrap_or_default()
+}

@@ -1,0 +1,109 @@
+//! `lichen agent`: the kubelet half of a Lichen node.
+//!
+//! It registers the Node and keeps its status and Lease current, runs the
+//! pods bound to the node in containerd over CRI v1, reports their status,
+//! and serves container logs (and, through the API server, exec, attach and
+//! port-forward) on its own HTTPS port.
+//!
+//! It talks to the cluster only through the API server's REST API (the same
+//! way in-process and on a joined machine) and to the runtime only through
+//! CRI. It must not open the datastore or decide scheduling.
+
+pub mod client;
+pub mod cni;
+pub mod cri;
+pub mod events;
+pub mod node;
+pub mod pods;
+pub mod spec;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio::sync::watch;
+
+/// Everything the agent is told at start.
+#[derive(Clone)]
+pub struct Config {
+    pub node_name: String,
+    pub node_ip: IpAddr,
+    pub client: client::ClientConfig,
+    /// containerd's socket.
+    pub containerd_socket: PathBuf,
+    /// The agent's state: pod volumes under `pods/<uid>/`.
+    pub root_dir: PathBuf,
+    /// Where containerd writes container logs (`<ns>_<pod>_<uid>/<ctr>/<n>.log`).
+    pub pod_log_dir: PathBuf,
+    /// Where the CNI network config is written (containerd's `conf_dir`).
+    pub cni_conf_dir: PathBuf,
+    /// The pod range of this node when the Node has none in `spec.podCIDR`.
+    pub pod_cidr: Option<String>,
+    /// The cgroup under which pods are placed (`<root>/kubepods/...`).
+    pub cgroup_root: String,
+    /// `nodeInfo.osImage`.
+    pub os_image: String,
+    /// `nodeInfo.kubeletVersion`.
+    pub kubelet_version: String,
+    /// The port the agent's HTTPS server listens on (`daemonEndpoints`).
+    pub port: u16,
+    pub max_pods: u32,
+    /// The cluster DNS server and domain, for ClusterFirst pods.
+    pub cluster_dns: Option<IpAddr>,
+    pub cluster_domain: String,
+}
+
+/// The running agent's shared state; cheap to clone.
+#[derive(Clone)]
+pub struct Agent {
+    pub cfg: Arc<Config>,
+    pub client: client::Client,
+    pub cri: cri::Cri,
+    /// Whether the runtime reported ready at the last check.
+    pub runtime_ready: Arc<watch::Sender<bool>>,
+    /// The Node object as last written.
+    pub node_object: Arc<watch::Sender<Option<Value>>>,
+    pub pods: Arc<pods::Registry>,
+    /// Set once the first list of this node's pods is in.
+    pub pods_listed: Arc<watch::Sender<bool>>,
+}
+
+impl Agent {
+    pub fn new(cfg: Config) -> anyhow::Result<Agent> {
+        let client = client::Client::new(&cfg.client)?;
+        let cri = cri::Cri::new(&cfg.containerd_socket)?;
+        Ok(Agent {
+            cfg: Arc::new(cfg),
+            client,
+            cri,
+            runtime_ready: Arc::new(watch::channel(false).0),
+            node_object: Arc::new(watch::channel(None).0),
+            pods: Arc::new(pods::Registry::default()),
+            pods_listed: Arc::new(watch::channel(false).0),
+        })
+    }
+
+    /// Runs the agent until the process ends.
+    pub async fn run(self) {
+        for dir in [&self.cfg.root_dir, &self.cfg.pod_log_dir] {
+            if let Err(e) = std::fs::create_dir_all(dir) {
+                tracing::error!(dir = %dir.display(), error = %e, "cannot create agent directory");
+            }
+        }
+        tokio::spawn(node::run(self.clone()));
+        tokio::spawn(cni::run(self.clone()));
+        pods::run(self).await;
+    }
+}
+
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+pub(crate) fn now_rfc3339() -> String {
+    lichen_apimachinery::timestamp::format_rfc3339(unix_now())
+}
