@@ -454,9 +454,12 @@ impl Containerd {
             longest.display()
         );
         for sub in ["root", "state", "runc", "cni/net.d"] {
-            fs::create_dir_all(dir.join(sub)).unwrap();
+            let sub = dir.join(sub);
+            fs::create_dir_all(&sub).unwrap_or_else(|e| panic!("creating {}: {e}", sub.display()));
         }
-        fs::write(dir.join("config.toml"), config_toml(&dir, &socket, sandbox_image)).unwrap();
+        let config = dir.join("config.toml");
+        fs::write(&config, config_toml(&dir, &socket, sandbox_image))
+            .unwrap_or_else(|e| panic!("writing {}: {e}", config.display()));
         let mut c = Containerd { dir, socket, netns: netns.path(), child: None, started_in: Duration::ZERO };
         c.spawn();
         c
