@@ -1,6 +1,8 @@
 //! The rules of the Kubernetes API, with no I/O: which resources exist,
 //! label and field selectors, the three patch formats, the Table columns
-//! `kubectl get` prints, the OpenAPI schemas, and `metav1.Status` errors.
+//! `kubectl get` prints, the OpenAPI schemas, `metav1.Status` errors, and
+//! how container logs in the CRI format are served (over std's `Read`/`Write`
+//! traits; the caller opens the files).
 //!
 //! Objects are `serde_json::Value`s so one code path serves built-in kinds
 //! and custom resources alike. This crate must not touch the network, the
@@ -10,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod crd;
+pub mod crilog;
 pub mod events;
 pub mod fieldpath;
 pub mod gofmt;

@@ -103,6 +103,37 @@ pub fn format_rfc3339_micros(unix: i64, micros: u32) -> String {
     format!("{}.{micros:06}Z", whole.trim_end_matches('Z'))
 }
 
+/// Parses an RFC 3339 timestamp as [`parse_rfc3339`] does, keeping the
+/// fraction: Unix seconds and nanoseconds, as Go's
+/// `time.Parse(time.RFC3339Nano, ...)` reads them.
+///
+/// As in Go, the fraction may have any number of digits (containerd strips
+/// trailing zeros, so 1 to 9 is what CRI logs carry); digits past the ninth
+/// are dropped, not rounded.
+pub fn parse_rfc3339_nanos(s: &str) -> Option<(i64, u32)> {
+    let unix = parse_rfc3339(s)?;
+    // `parse_rfc3339` checked the shape: a fraction, if any, starts at byte 19.
+    let nanos = match s.as_bytes().get(19..) {
+        Some([b'.' | b',', tail @ ..]) => {
+            let frac = tail.iter().take_while(|c| c.is_ascii_digit()).take(9);
+            let (value, len) = frac.fold((0u32, 0u32), |(v, n), c| (v * 10 + u32::from(c - b'0'), n + 1));
+            value * 10u32.pow(9 - len)
+        }
+        _ => 0,
+    };
+    Some((unix, nanos))
+}
+
+/// Formats Unix seconds and nanoseconds as RFC 3339 in UTC with exactly nine
+/// fraction digits, as Go's `t.UTC().Format("2006-01-02T15:04:05.000000000Z07:00")`
+/// (the kubelet's `RFC3339NanoFixed`): `2026-11-25T10:00:00.123400000Z`.
+/// `nanos` of a second or more carry into `unix`.
+pub fn format_rfc3339_nanos(unix: i64, nanos: u32) -> String {
+    let unix = unix + i64::from(nanos / 1_000_000_000);
+    let whole = format_rfc3339(unix);
+    format!("{}.{:09}Z", whole.trim_end_matches('Z'), nanos % 1_000_000_000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,6 +163,82 @@ mod tests {
         assert_eq!(format_rfc3339(GO_ZERO_TIME), "0001-01-01T00:00:00Z");
         for t in [0, 951_782_400, 4_102_444_799, -1] {
             assert_eq!(parse_rfc3339(&format_rfc3339(t)), Some(t));
+        }
+    }
+
+    #[test]
+    fn parses_every_fraction_length_to_nanos() {
+        let expected = [
+            0,
+            100_000_000,
+            120_000_000,
+            123_000_000,
+            123_400_000,
+            123_450_000,
+            123_456_000,
+            123_456_700,
+            123_456_780,
+            123_456_789,
+        ];
+        let digits = "123456789";
+        for (len, want) in expected.into_iter().enumerate() {
+            let s = if len == 0 {
+                "2026-11-25T10:00:00Z".to_string()
+            } else {
+                format!("2026-11-25T10:00:00.{}Z", &digits[..len])
+            };
+            assert_eq!(parse_rfc3339_nanos(&s), Some((1_795_600_800, want)), "{s}");
+        }
+        // Go drops digits past the ninth rather than rounding or refusing them.
+        assert_eq!(
+            parse_rfc3339_nanos("2026-11-25T10:00:00.1234567899Z"),
+            Some((1_795_600_800, 123_456_789))
+        );
+        assert_eq!(parse_rfc3339_nanos("2026-11-25T10:00:00.000000001Z"), Some((1_795_600_800, 1)));
+    }
+
+    #[test]
+    fn parses_offsets_with_nanos() {
+        assert_eq!(parse_rfc3339_nanos("2026-11-25T11:00:00.5+01:00"), Some((1_795_600_800, 500_000_000)));
+        assert_eq!(parse_rfc3339_nanos("2026-11-25T04:30:00.25-05:30"), Some((1_795_600_800, 250_000_000)));
+        assert_eq!(parse_rfc3339_nanos("1969-12-31T23:59:59.75Z"), Some((-1, 750_000_000)));
+        for bad in [
+            "",
+            "2026-11-25T10:00:00.Z",
+            "2026-11-25T10:00:00.1",
+            "2026-11-25T10:00:00.1x",
+            "2026-13-01T00:00:00Z",
+        ] {
+            assert_eq!(parse_rfc3339_nanos(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn formats_nine_fraction_digits() {
+        assert_eq!(format_rfc3339_nanos(1_795_600_800, 0), "2026-11-25T10:00:00.000000000Z");
+        assert_eq!(format_rfc3339_nanos(1_795_600_800, 123_400_000), "2026-11-25T10:00:00.123400000Z");
+        assert_eq!(format_rfc3339_nanos(1_795_600_800, 1), "2026-11-25T10:00:00.000000001Z");
+        assert_eq!(format_rfc3339_nanos(-1, 999_999_999), "1969-12-31T23:59:59.999999999Z");
+        assert_eq!(format_rfc3339_nanos(1_795_600_799, 1_000_000_000), "2026-11-25T10:00:00.000000000Z");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn nanos_round_trip(unix in GO_ZERO_TIME..253_402_300_800i64, nanos in 0u32..1_000_000_000) {
+            let s = format_rfc3339_nanos(unix, nanos);
+            proptest::prop_assert_eq!(s.len(), 30);
+            proptest::prop_assert_eq!(parse_rfc3339_nanos(&s), Some((unix, nanos)));
+            proptest::prop_assert_eq!(parse_rfc3339(&s), Some(unix));
+        }
+
+        #[test]
+        fn nanos_agree_with_whole_seconds(unix in GO_ZERO_TIME..253_402_300_800i64, off in -23i64 * 60..=23 * 60) {
+            // The same instant written with an offset, as a runtime in a local zone writes it.
+            let local = format_rfc3339(unix + off * 60);
+            let sign = if off < 0 { '-' } else { '+' };
+            let s = format!("{}{sign}{:02}:{:02}", local.trim_end_matches('Z'), off.abs() / 60, off.abs() % 60);
+            proptest::prop_assert_eq!(parse_rfc3339(&s), Some(unix));
+            proptest::prop_assert_eq!(parse_rfc3339_nanos(&s), Some((unix, 0)));
         }
     }
 }

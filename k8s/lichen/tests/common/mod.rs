@@ -5,6 +5,8 @@
 
 #![allow(dead_code, clippy::unwrap_used)] // shared by several test crates; a failed setup step should panic
 
+pub mod node;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
