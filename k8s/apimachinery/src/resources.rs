@@ -88,7 +88,16 @@ const BUILTIN: &[Row] = &[
     ("", "v1", "nodes", "Node", false, &["no"], &[], &["status"]),
     ("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", true, &["pvc"], &[], &["status"]),
     ("", "v1", "persistentvolumes", "PersistentVolume", false, &["pv"], &[], &["status"]),
-    ("", "v1", "pods", "Pod", true, &["po"], &["all"], &["binding", "status"]),
+    (
+        "",
+        "v1",
+        "pods",
+        "Pod",
+        true,
+        &["po"],
+        &["all"],
+        &["attach", "binding", "exec", "log", "portforward", "status"],
+    ),
     ("", "v1", "podtemplates", "PodTemplate", true, &[], &[], &[]),
     (
         "",
@@ -203,6 +212,25 @@ pub fn builtin() -> Vec<Resource> {
                         version: version.into(),
                         kind: "Binding".into(),
                         verbs: strings(&["create"]),
+                    },
+                    "log" => Subresource {
+                        name: name.into(),
+                        group: group.into(),
+                        version: version.into(),
+                        kind: kind.into(),
+                        verbs: strings(&["get"]),
+                    },
+                    "exec" | "attach" | "portforward" => Subresource {
+                        name: name.into(),
+                        group: group.into(),
+                        version: version.into(),
+                        kind: match name {
+                            "exec" => "PodExecOptions",
+                            "attach" => "PodAttachOptions",
+                            _ => "PodPortForwardOptions",
+                        }
+                        .into(),
+                        verbs: strings(&["create", "get"]),
                     },
                     "finalize" | "approval" => Subresource {
                         name: name.into(),

@@ -35,6 +35,8 @@ pub struct Api {
     pub tokens: crate::tokens::Tokens,
     /// Roles and bindings as of the store's current revision.
     pub rbac: crate::rbac::Cache,
+    /// The client for node agents (logs, exec, port-forward).
+    node_client: Option<Arc<crate::nodeproxy::NodeClient>>,
 }
 
 /// The query parameters of one request (a name may repeat; the first wins,
@@ -61,6 +63,11 @@ impl Params {
     /// Python client sends `watch=True`).
     pub fn flag(&self, k: &str) -> bool {
         matches!(self.get(k), Some("1" | "t" | "T" | "true" | "TRUE" | "True"))
+    }
+
+    /// Every parameter (first value of each name).
+    pub fn pairs(&self) -> impl Iterator<Item = (String, String)> + '_ {
+        self.0.iter().map(|(k, v)| (k.clone(), v.clone()))
     }
 
     pub fn dry_run(&self) -> bool {
@@ -162,6 +169,7 @@ impl Api {
             service_lock: tokio::sync::Mutex::new(()),
             tokens: crate::tokens::Tokens::default(),
             rbac: crate::rbac::Cache::default(),
+            node_client: None,
         }
     }
 
@@ -169,6 +177,20 @@ impl Api {
     pub fn with_tokens(mut self, tokens: crate::tokens::Tokens) -> Self {
         self.tokens = tokens;
         self
+    }
+
+    /// Configures how node agents are reached; empty material disables it.
+    pub fn with_kubelet_client(
+        mut self,
+        k: crate::nodeproxy::KubeletClient,
+    ) -> Result<Self, crate::ServeError> {
+        self.node_client =
+            crate::nodeproxy::NodeClient::new(&k).map_err(crate::ServeError::KubeletClient)?.map(Arc::new);
+        Ok(self)
+    }
+
+    pub fn node_client(&self) -> Option<Arc<crate::nodeproxy::NodeClient>> {
+        self.node_client.clone()
     }
 
     pub fn openapi_documents(&self) -> Arc<crate::openapi::Documents> {
@@ -291,6 +313,9 @@ async fn dispatch(api: Arc<Api>, identity: Option<Identity>, req: Request) -> Re
                     });
                 }
                 return crate::binding::create(&ctx, body).await;
+            }
+            if crate::nodeproxy::is_node_proxy(&ctx) {
+                return crate::nodeproxy::handle(&ctx).await;
             }
             let crd_write =
                 crate::crds::is_crd(&ctx) && !matches!(ctx.req.verb, Verb::Get | Verb::List | Verb::Watch);

@@ -26,6 +26,7 @@ pub mod health;
 pub mod lifecycle;
 pub mod list;
 pub mod managed;
+pub mod nodeproxy;
 pub mod objects;
 pub mod openapi;
 pub mod patch;
@@ -45,4 +46,5 @@ pub mod validate;
 pub mod version;
 pub mod watch;
 
+pub use nodeproxy::KubeletClient;
 pub use serve::{Config, ServeError, serve};

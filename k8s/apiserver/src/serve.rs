@@ -29,12 +29,16 @@ pub struct Config {
     pub service_cidr: crate::services::ServiceCidr,
     /// Bearer tokens (`--token-file`); empty for none.
     pub tokens: crate::tokens::Tokens,
+    /// How to reach node agents for logs, exec, attach and port-forward.
+    pub kubelet_client: crate::nodeproxy::KubeletClient,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("listening socket")]
     Listen(#[source] std::io::Error),
+    #[error("client for node agents: {0}")]
+    KubeletClient(String),
     #[error("creating the system namespaces")]
     Bootstrap(#[source] lichen_store::StoreError),
 }
@@ -92,7 +96,11 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::from_std(cfg.listener).map_err(ServeError::Listen)?;
     let acceptor = TlsAcceptor::from(cfg.tls);
     let port = listener.local_addr().map_err(ServeError::Listen)?.port();
-    let api = Arc::new(Api::new(store.clone(), cfg.service_cidr).with_tokens(cfg.tokens));
+    let api = Arc::new(
+        Api::new(store.clone(), cfg.service_cidr)
+            .with_tokens(cfg.tokens)
+            .with_kubelet_client(cfg.kubelet_client)?,
+    );
     crate::bootstrap::ensure(&api, port).map_err(ServeError::Bootstrap)?;
     crate::crds::reload(&api).map_err(ServeError::Bootstrap)?;
     crate::crds::spawn_watcher(api.clone());

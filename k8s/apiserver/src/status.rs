@@ -88,6 +88,9 @@ pub enum ApiError {
     Internal(String),
     #[error("Timeout: {0}")]
     Timeout(String),
+    /// A backend (a node agent) cannot be reached.
+    #[error("{0}")]
+    ServiceUnavailable(String),
 }
 
 fn causes_text(causes: &[Cause]) -> String {
@@ -113,6 +116,7 @@ impl ApiError {
             ApiError::TooLarge(_) => 413,
             ApiError::Internal(_) => 500,
             ApiError::Timeout(_) => 504,
+            ApiError::ServiceUnavailable(_) => 503,
         }
     }
 
@@ -132,6 +136,7 @@ impl ApiError {
             ApiError::TooLarge(_) => "RequestEntityTooLarge",
             ApiError::Internal(_) => "InternalError",
             ApiError::Timeout(_) => "Timeout",
+            ApiError::ServiceUnavailable(_) => "ServiceUnavailable",
         }
     }
 

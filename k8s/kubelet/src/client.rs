@@ -145,6 +145,7 @@ impl Client {
             .build();
         let http = HyperClient::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
+            .timer(hyper_util::rt::TokioTimer::new())
             .http2_keep_alive_interval(Duration::from_secs(30))
             .build(https);
         Ok(Client { http, server: Arc::from(cfg.server.trim_end_matches('/')), token })

@@ -13,7 +13,7 @@ pub const CONFLIST: &str = "10-lichen.conflist";
 pub const BRIDGE: &str = "cni0";
 
 /// The conflist for a pod CIDR.
-pub fn conflist(pod_cidr: &str) -> Value {
+pub fn conflist(pod_cidr: &str, ipam_dir: &Path) -> Value {
     json!({
         "cniVersion": "1.0.0",
         "name": "lichen",
@@ -26,6 +26,7 @@ pub fn conflist(pod_cidr: &str) -> Value {
                 "hairpinMode": true,
                 "ipam": {
                     "type": "host-local",
+                    "dataDir": ipam_dir,
                     "ranges": [[{"subnet": pod_cidr}]],
                     "routes": [{"dst": "0.0.0.0/0"}],
                 },
@@ -62,7 +63,7 @@ pub async fn run(agent: Agent) {
     let mut rx = agent.node_object.subscribe();
     loop {
         if let Some(cidr) = pod_cidr(&agent) {
-            match write(&agent.cfg.cni_conf_dir, &conflist(&cidr)) {
+            match write(&agent.cfg.cni_conf_dir, &conflist(&cidr, &agent.cfg.cni_ipam_dir)) {
                 Ok(true) => {
                     tracing::info!(pod_cidr = %cidr, dir = %agent.cfg.cni_conf_dir.display(), "CNI config written")
                 }
@@ -85,9 +86,9 @@ mod tests {
     #[test]
     fn written_once_and_replaced_on_change() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-        assert!(write(dir.path(), &conflist("10.42.0.0/24")).unwrap_or(false));
-        assert!(!write(dir.path(), &conflist("10.42.0.0/24")).unwrap_or(true));
-        assert!(write(dir.path(), &conflist("10.42.1.0/24")).unwrap_or(false));
+        assert!(write(dir.path(), &conflist("10.42.0.0/24", Path::new("/run/x"))).unwrap_or(false));
+        assert!(!write(dir.path(), &conflist("10.42.0.0/24", Path::new("/run/x"))).unwrap_or(true));
+        assert!(write(dir.path(), &conflist("10.42.1.0/24", Path::new("/run/x"))).unwrap_or(false));
         let text = std::fs::read_to_string(dir.path().join(CONFLIST)).unwrap_or_default();
         let v: Value = serde_json::from_str(&text).unwrap_or_default();
         assert_eq!(v["plugins"][0]["ipam"]["ranges"][0][0]["subnet"], "10.42.1.0/24");

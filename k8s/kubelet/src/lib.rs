@@ -13,8 +13,10 @@ pub mod client;
 pub mod cni;
 pub mod cri;
 pub mod events;
+pub mod logs;
 pub mod node;
 pub mod pods;
+pub mod server;
 pub mod spec;
 
 use std::net::IpAddr;
@@ -52,6 +54,19 @@ pub struct Config {
     /// The cluster DNS server and domain, for ClusterFirst pods.
     pub cluster_dns: Option<IpAddr>,
     pub cluster_domain: String,
+    /// host-local IPAM's lease directory (pods' IPs); under /run so a
+    /// reboot, which recreates every pod, starts with no stale leases.
+    pub cni_ipam_dir: PathBuf,
+    /// TLS for the agent endpoint; none serves no endpoint (no logs, exec).
+    pub serving: Option<Serving>,
+}
+
+/// The agent endpoint's certificate and the CA its clients must come from.
+#[derive(Clone)]
+pub struct Serving {
+    pub cert_pem: String,
+    pub key_pem: String,
+    pub client_ca_pem: String,
 }
 
 /// The running agent's shared state; cheap to clone.
@@ -84,11 +99,27 @@ impl Agent {
         })
     }
 
-    /// Runs the agent until the process ends.
-    pub async fn run(self) {
+    /// Runs the agent until the process ends; `listener` (already bound,
+    /// so the port is known for the Node object) serves the agent endpoint.
+    pub async fn run(self, listener: Option<std::net::TcpListener>) {
         for dir in [&self.cfg.root_dir, &self.cfg.pod_log_dir] {
             if let Err(e) = std::fs::create_dir_all(dir) {
                 tracing::error!(dir = %dir.display(), error = %e, "cannot create agent directory");
+            }
+        }
+        if let (Some(s), Some(l)) = (&self.cfg.serving, listener) {
+            let listener = l.set_nonblocking(true).and_then(|_| tokio::net::TcpListener::from_std(l));
+            match (server::tls_config(&s.cert_pem, &s.key_pem, &s.client_ca_pem), listener) {
+                (Ok(tls), Ok(listener)) => {
+                    tracing::info!(addr = ?listener.local_addr().ok(), "agent endpoint listening");
+                    tokio::spawn(server::serve(self.clone(), listener, tls));
+                }
+                (Err(e), _) => {
+                    tracing::error!(error = %e, "agent endpoint: bad TLS material; logs and exec unavailable")
+                }
+                (_, Err(e)) => {
+                    tracing::error!(error = %e, "agent endpoint: cannot listen; logs and exec unavailable")
+                }
             }
         }
         tokio::spawn(node::run(self.clone()));

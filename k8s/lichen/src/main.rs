@@ -41,7 +41,68 @@ enum Cmd {
         token_file: Option<PathBuf>,
         #[command(flatten)]
         datastore: Datastore,
+        /// Run without the node agent (an API server only).
+        #[arg(long)]
+        disable_agent: bool,
+        #[command(flatten)]
+        agent: AgentOpts,
     },
+    /// Run the node agent alone against a remote API server.
+    Agent {
+        /// The API server, e.g. `https://10.0.0.1:6443`.
+        #[arg(long)]
+        server: String,
+        /// A bearer token the API server accepts for this node.
+        #[arg(long, env = "LICHEN_TOKEN")]
+        token: String,
+        /// The cluster CA certificate (PEM) to trust the server with.
+        #[arg(long)]
+        ca_file: PathBuf,
+        #[command(flatten)]
+        agent: AgentOpts,
+    },
+}
+
+/// How the node agent runs pods.
+#[derive(clap::Args, Clone)]
+struct AgentOpts {
+    /// The Node's name (default: the hostname).
+    #[arg(long)]
+    node_name: Option<String>,
+    /// The node's address (default: the first non-loopback IPv4 address).
+    #[arg(long)]
+    node_ip: Option<std::net::IpAddr>,
+    /// containerd's socket.
+    #[arg(long, default_value = "/run/containerd/containerd.sock")]
+    containerd: PathBuf,
+    /// The agent's state (pod volumes).
+    #[arg(long, default_value = "/var/lib/lichen/agent")]
+    agent_dir: PathBuf,
+    /// Where containerd writes container logs.
+    #[arg(long, default_value = "/var/log/pods")]
+    pod_log_dir: PathBuf,
+    /// containerd's CNI `conf_dir` (the agent writes the conflist there).
+    #[arg(long, default_value = "/etc/cni/net.d")]
+    cni_conf_dir: PathBuf,
+    /// host-local IPAM's lease directory.
+    #[arg(long, default_value = "/run/lichen/cni")]
+    cni_ipam_dir: PathBuf,
+    /// This node's pod range, until the controllers assign one.
+    #[arg(long, default_value = "10.42.0.0/24")]
+    pod_cidr: String,
+    /// The cgroup pods go under (`<root>/kubepods/...`).
+    #[arg(long, default_value = "/")]
+    cgroup_root: String,
+    /// The agent endpoint's port (logs, exec, port-forward).
+    #[arg(long, default_value_t = 10250)]
+    agent_port: u16,
+    /// The cluster DNS server pods are given (ClusterFirst).
+    #[arg(long)]
+    cluster_dns: Option<std::net::IpAddr>,
+    #[arg(long, default_value = "cluster.local")]
+    cluster_domain: String,
+    #[arg(long, default_value_t = 110)]
+    max_pods: u32,
 }
 
 /// Where the cluster state lives and how its history is trimmed.
@@ -62,13 +123,98 @@ struct Datastore {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
-        Cmd::Server { data_dir, bind, tls_san, service_cidr, token_file, datastore } => {
+        Cmd::Server {
+            data_dir,
+            bind,
+            tls_san,
+            service_cidr,
+            token_file,
+            datastore,
+            disable_agent,
+            agent,
+        } => {
             let tokens = match &token_file {
                 Some(path) => lichen_apiserver::tokens::Tokens::load(path)?,
                 None => lichen_apiserver::tokens::Tokens::default(),
             };
-            server(data_dir, bind, tls_san, service_cidr, tokens, datastore)
+            let agent = (!disable_agent).then_some(agent);
+            server(data_dir, bind, tls_san, service_cidr, tokens, datastore, agent)
         }
+        Cmd::Agent { server, token, ca_file, agent } => {
+            init_logging();
+            let ca_pem = std::fs::read_to_string(&ca_file)
+                .with_context(|| format!("reading {}", ca_file.display()))?;
+            let client = lichen_kubelet::client::ClientConfig {
+                server,
+                ca_pem,
+                credentials: lichen_kubelet::client::Credentials::Token(token),
+            };
+            // Standalone agents get their serving certificate by CSR with
+            // joining (not built yet): no agent endpoint until then.
+            let cfg = agent_config(&agent, client, None);
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            rt.block_on(async {
+                lichen_kubelet::Agent::new(cfg)?.run(None).await;
+                Ok(())
+            })
+        }
+    }
+}
+
+fn init_logging() {
+    // LICHEN_LOG=debug logs every request; info by default.
+    let level = std::env::var("LICHEN_LOG").ok().and_then(|l| l.parse().ok()).unwrap_or(tracing::Level::INFO);
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).with_max_level(level).init();
+}
+
+/// The first non-loopback IPv4 address of this host, else 127.0.0.1.
+fn default_node_ip() -> std::net::IpAddr {
+    // A UDP "connect" picks the source address routing would use, sending nothing.
+    let routed = std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|s| s.connect("192.0.2.1:9").map(|_| s))
+        .and_then(|s| s.local_addr())
+        .map(|a| a.ip())
+        .ok()
+        .filter(|ip| !ip.is_loopback() && !ip.is_unspecified());
+    routed.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
+}
+
+fn os_image() -> String {
+    let text = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+        .map(|v| v.trim_matches('"').to_owned())
+        .unwrap_or_else(|| "Linux".into())
+}
+
+fn agent_config(
+    o: &AgentOpts,
+    client: lichen_kubelet::client::ClientConfig,
+    serving: Option<lichen_kubelet::Serving>,
+) -> lichen_kubelet::Config {
+    lichen_kubelet::Config {
+        node_name: o.node_name.clone().unwrap_or_else(hostname),
+        node_ip: o.node_ip.unwrap_or_else(default_node_ip),
+        client,
+        containerd_socket: o.containerd.clone(),
+        root_dir: o.agent_dir.clone(),
+        pod_log_dir: o.pod_log_dir.clone(),
+        cni_conf_dir: o.cni_conf_dir.clone(),
+        cni_ipam_dir: o.cni_ipam_dir.clone(),
+        pod_cidr: Some(o.pod_cidr.clone()),
+        cgroup_root: o.cgroup_root.clone(),
+        os_image: os_image(),
+        kubelet_version: format!(
+            "v{}.{}.0+lichen-{}",
+            lichen_apiserver::version::KUBE_MAJOR,
+            lichen_apiserver::version::KUBE_MINOR,
+            env!("CARGO_PKG_VERSION")
+        ),
+        port: o.agent_port,
+        max_pods: o.max_pods,
+        cluster_dns: o.cluster_dns,
+        cluster_domain: o.cluster_domain.clone(),
+        serving,
     }
 }
 
@@ -79,10 +225,9 @@ fn server(
     service_cidr: lichen_apiserver::services::ServiceCidr,
     tokens: lichen_apiserver::tokens::Tokens,
     datastore: Datastore,
+    agent: Option<AgentOpts>,
 ) -> anyhow::Result<()> {
-    // LICHEN_LOG=debug logs every request; info by default.
-    let level = std::env::var("LICHEN_LOG").ok().and_then(|l| l.parse().ok()).unwrap_or(tracing::Level::INFO);
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).with_max_level(level).init();
+    init_logging();
     let started = std::time::Instant::now();
     std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
     let listener = std::net::TcpListener::bind(bind).with_context(|| format!("binding {bind}"))?;
@@ -107,6 +252,48 @@ fn server(
     };
     let tls =
         lichen_apiserver::tls::server_config(&pki.serving.cert_pem, &pki.serving.key_pem, &pki.ca_cert_pem)?;
+    // The in-process agent: a node identity and an endpoint certificate from
+    // the cluster CA, issued at each start (nothing to rotate on disk).
+    let year = std::time::Duration::from_secs(365 * 24 * 3600);
+    let now = std::time::SystemTime::now();
+    let kubelet_client = {
+        let c = pki.issue_client(lichen_kubelet::server::APISERVER_CLIENT_CN, &[], year, now)?;
+        lichen_apiserver::KubeletClient {
+            cert_pem: c.cert_pem,
+            key_pem: c.key_pem,
+            ca_pem: pki.ca_cert_pem.clone(),
+        }
+    };
+    let agent = match agent {
+        None => None,
+        Some(o) => {
+            let node_name = o.node_name.clone().unwrap_or_else(|| hostname.clone());
+            let node_ip = o.node_ip.unwrap_or_else(default_node_ip);
+            let listener = std::net::TcpListener::bind((std::net::Ipv4Addr::UNSPECIFIED, o.agent_port))
+                .with_context(|| format!("binding the agent endpoint on port {}", o.agent_port))?;
+            let mut o = o;
+            o.agent_port = listener.local_addr()?.port();
+            o.node_name = Some(node_name.clone());
+            o.node_ip = Some(node_ip);
+            let id = pki.issue_client(&format!("system:node:{node_name}"), &["system:nodes"], year, now)?;
+            let names = vec![node_name.clone(), node_ip.to_string(), "127.0.0.1".into(), "localhost".into()];
+            let serving = pki.issue_serving(&node_name, &names, year, now)?;
+            let client = lichen_kubelet::client::ClientConfig {
+                server: format!("https://127.0.0.1:{port}"),
+                ca_pem: pki.ca_cert_pem.clone(),
+                credentials: lichen_kubelet::client::Credentials::Certificate {
+                    cert_pem: id.cert_pem,
+                    key_pem: id.key_pem,
+                },
+            };
+            let serving = lichen_kubelet::Serving {
+                cert_pem: serving.cert_pem,
+                key_pem: serving.key_pem,
+                client_ca_pem: pki.ca_cert_pem.clone(),
+            };
+            Some((agent_config(&o, client, Some(serving)), listener))
+        }
+    };
     let version = lichen_apiserver::version::Info::new(
         env!("CARGO_PKG_VERSION"),
         option_env!("LICHEN_GIT_COMMIT").unwrap_or("unknown"),
@@ -122,13 +309,18 @@ fn server(
                 _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
             }
         };
-        let cfg = lichen_apiserver::Config { listener, tls, version, service_cidr, tokens };
+        let cfg = lichen_apiserver::Config { listener, tls, version, service_cidr, tokens, kubelet_client };
+        if let Some((agent_cfg, listener)) = agent {
+            // The CRI channel needs the runtime, so the agent is made here.
+            let agent = lichen_kubelet::Agent::new(agent_cfg).context("node agent")?;
+            tokio::spawn(agent.run(Some(listener)));
+        }
         eprintln!(
             "lichen: server ready on https://{bind} (port {port}) in {} ms; admin kubeconfig: {}",
             started.elapsed().as_millis(),
             pki.dir.join(lichen_pki::file::ADMIN_KUBECONFIG).display()
         );
-        lichen_apiserver::serve(cfg, store, shutdown).await
+        lichen_apiserver::serve(cfg, store, shutdown).await.map_err(anyhow::Error::from)
     })?;
     eprintln!("lichen: server stopped");
     Ok(())

@@ -242,6 +242,31 @@ impl Pki {
         issue::new_leaf(&spec, &issuer, &Clock::new(now, self.clock_floor))
     }
 
+    /// A serving certificate signed by the cluster CA for `names` (each an
+    /// IP address or DNS name), e.g. an agent's streaming endpoint.
+    pub fn issue_serving(
+        &self,
+        common_name: &str,
+        names: &[String],
+        validity: Duration,
+        now: SystemTime,
+    ) -> Result<CertPair, PkiError> {
+        if common_name.is_empty() {
+            return Err(PkiError::InvalidRequest("empty common name"));
+        }
+        let sans = names.iter().map(|n| names::parse_san(n)).collect::<Result<Vec<_>, _>>()?;
+        let issuer = Issuer::from_ca_cert_der(&self.ca_der.as_slice().into(), &self.ca_key)
+            .map_err(PkiError::generate("a serving certificate"))?;
+        let spec = LeafSpec {
+            common_name,
+            organizations: &[],
+            sans: &sans,
+            usage: ExtendedKeyUsagePurpose::ServerAuth,
+            validity,
+        };
+        issue::new_leaf(&spec, &issuer, &Clock::new(now, self.clock_floor))
+    }
+
     /// A kubeconfig with the CA and the admin certificate and key embedded
     /// (base64 of the PEM), one context named `cluster`, made current.
     pub fn admin_kubeconfig(&self, server_url: &str, cluster: &str, user: &str) -> String {

@@ -135,6 +135,41 @@ pub fn cluster_roles() -> Vec<Value> {
                 &["get"],
             )],
         ),
+        // Upstream's `system:node` rules. Upstream leaves the role unbound and
+        // narrows nodes to their own objects with the Node authorizer; Lichen
+        // binds it to `system:nodes` (the Node authorizer is not built yet).
+        cluster_role(
+            "system:node",
+            None,
+            vec![
+                rule(&["authentication.k8s.io"], &["tokenreviews"], &["create"]),
+                rule(
+                    &["authorization.k8s.io"],
+                    &["localsubjectaccessreviews", "subjectaccessreviews"],
+                    &["create"],
+                ),
+                rule(&[""], &["services"], &["get", "list", "watch"]),
+                rule(&[""], &["nodes"], &["create", "get", "list", "watch", "patch", "update", "delete"]),
+                rule(&[""], &["nodes/status"], &["patch", "update"]),
+                rule(&[""], &["events"], &["create", "patch", "update"]),
+                rule(&[""], &["pods"], &["get", "list", "watch", "create", "delete"]),
+                rule(&[""], &["pods/status"], &["patch", "update"]),
+                rule(&[""], &["pods/eviction"], &["create"]),
+                rule(&[""], &["configmaps", "secrets"], &["get", "list", "watch"]),
+                rule(&[""], &["persistentvolumeclaims", "persistentvolumes"], &["get"]),
+                rule(&[""], &["endpoints"], &["get"]),
+                rule(
+                    &["certificates.k8s.io"],
+                    &["certificatesigningrequests"],
+                    &["create", "get", "list", "watch"],
+                ),
+                rule(&["coordination.k8s.io"], &["leases"], &["create", "delete", "get", "patch", "update"]),
+                rule(&["storage.k8s.io"], &["volumeattachments", "csidrivers"], &["get"]),
+                rule(&[""], &["serviceaccounts/token"], &["create"]),
+                rule(&[""], &["persistentvolumeclaims/status"], &["get", "patch", "update"]),
+                rule(&["node.k8s.io"], &["runtimeclasses"], &["get", "list", "watch"]),
+            ],
+        ),
         cluster_role(
             "system:public-info-viewer",
             None,
@@ -289,6 +324,7 @@ pub fn cluster_role_bindings() -> Vec<Value> {
         binding("system:basic-user", &["system:authenticated"]),
         binding("system:discovery", &["system:authenticated"]),
         binding("system:monitoring", &["system:monitoring"]),
+        binding("system:node", &["system:nodes"]),
         binding("system:public-info-viewer", &["system:authenticated", "system:unauthenticated"]),
     ]
 }

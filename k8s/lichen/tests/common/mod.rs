@@ -28,7 +28,13 @@ pub struct Server {
     pub port: u16,
     pub data: PathBuf,
     dir: tempfile::TempDir,
+    /// How a node server is started again (`None`: the plain server).
+    launcher: Option<Box<Launcher>>,
+    /// The network namespace kubectl must run in.
+    netns: Option<PathBuf>,
 }
+
+type Launcher = dyn Fn(&Path) -> Command + Send;
 
 impl Server {
     /// Starts a server on a fresh data dir.
@@ -36,14 +42,37 @@ impl Server {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let (child, port) = spawn(&data);
-        Server { child: Some(child), port, data, dir }
+        Server { child: Some(child), port, data, dir, launcher: None, netns: None }
+    }
+
+    /// Starts a server with the agent inside a network namespace: `cmd`
+    /// runs the lichen binary there (e.g. `nsenter --net=…`), `args` are
+    /// the agent flags. kubectl runs in the namespace too.
+    pub fn start_node(cmd: impl Fn() -> Command + Send + 'static, args: &[String], netns: &Path) -> Server {
+        let dir = tempfile::Builder::new().prefix("lichen-node").tempdir_in("/tmp").unwrap();
+        let data = dir.path().join("data");
+        let extra: Vec<String> = args.to_vec();
+        let launcher = Box::new(move |data: &Path| {
+            let mut c = cmd();
+            c.args(["server", "--data-dir"]).arg(data).args(["--bind", "127.0.0.1:0"]).args(&extra);
+            c
+        });
+        let (child, port) = spawn_with(&launcher, &data);
+        Server {
+            child: Some(child),
+            port,
+            data,
+            dir,
+            launcher: Some(launcher),
+            netns: Some(netns.to_path_buf()),
+        }
     }
 
     /// Starts a server on an existing data dir (kept by the caller).
     pub fn start_at(data: &Path) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let (child, port) = spawn(data);
-        Server { child: Some(child), port, data: data.to_path_buf(), dir }
+        Server { child: Some(child), port, data: data.to_path_buf(), dir, launcher: None, netns: None }
     }
 
     /// Kills the server (by its PID) and waits for it.
@@ -58,7 +87,10 @@ impl Server {
     /// port (the admin kubeconfig is rewritten for it).
     pub fn restart(&mut self) {
         self.stop();
-        let (child, port) = spawn(&self.data);
+        let (child, port) = match &self.launcher {
+            Some(l) => spawn_with(l, &self.data),
+            None => spawn(&self.data),
+        };
         self.child = Some(child);
         self.port = port;
     }
@@ -89,6 +121,7 @@ impl Server {
             kubeconfig: self.kubeconfig(),
             home: self.path("home"),
             env: Vec::new(),
+            netns: self.netns.clone(),
         })
     }
 }
@@ -100,13 +133,21 @@ impl Drop for Server {
 }
 
 fn spawn(data: &Path) -> (Child, u16) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lichen"))
-        .args(["server", "--data-dir"])
-        .arg(data)
-        .args(["--bind", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("lichen binary");
+    let launcher = |data: &Path| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_lichen"));
+        c.args(["server", "--disable-agent", "--data-dir"]).arg(data).args(["--bind", "127.0.0.1:0"]);
+        c
+    };
+    spawn_with(&launcher, data)
+}
+
+/// The lichen binary of this build (for launchers that wrap it).
+pub fn lichen_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_lichen")
+}
+
+fn spawn_with(launcher: &dyn Fn(&Path) -> Command, data: &Path) -> (Child, u16) {
+    let mut child = launcher(data).stderr(Stdio::piped()).spawn().expect("lichen binary");
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -160,6 +201,8 @@ pub struct Kubectl {
     kubeconfig: PathBuf,
     home: PathBuf,
     env: Vec<(String, String)>,
+    /// Run inside this network namespace (`nsenter --net=`).
+    netns: Option<PathBuf>,
 }
 
 impl Kubectl {
@@ -176,7 +219,14 @@ impl Kubectl {
 
     fn command(&self, args: &[&str]) -> Command {
         std::fs::create_dir_all(&self.home).unwrap();
-        let mut cmd = Command::new(&self.bin);
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net={}", ns.display())).arg("--").arg(&self.bin);
+                c
+            }
+            None => Command::new(&self.bin),
+        };
         cmd.arg("--kubeconfig")
             .arg(&self.kubeconfig)
             .arg("--cache-dir")

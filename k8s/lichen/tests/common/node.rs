@@ -677,6 +677,7 @@ disabled_plugins = [
 
 [debug]
   address = ""
+  level = "{level}"
 
 [metrics]
   address = ""
@@ -686,6 +687,7 @@ disabled_plugins = [
 
 [{cri}]
   sandbox_image = {sandbox}
+  restrict_oom_score_adj = {restrict_oom}
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
 
@@ -703,6 +705,7 @@ disabled_plugins = [
 [{cri}.containerd.runtimes.runc.options]
   SystemdCgroup = false
   Root = {runc_root}
+  BinaryName = {runc_binary}
 "#,
         root = q(&dir.join("root")),
         state = q(&dir.join("state")),
@@ -712,7 +715,24 @@ disabled_plugins = [
         cni_bin = toml_string(CNI_BIN_DIR),
         cni_conf = q(&dir.join("cni/net.d")),
         runc_root = q(&dir.join("runc")),
+        // Lowering oom_score_adj (runc sets -998 on sandboxes) needs
+        // CAP_SYS_RESOURCE, which some CI sandboxes withhold even from root.
+        restrict_oom = !has_cap_sys_resource(),
+        // LICHEN_RUNC=<wrapper> runs runc through a wrapper (e.g. with --debug).
+        runc_binary = toml_string(&std::env::var("LICHEN_RUNC").unwrap_or_else(|_| "runc".into())),
+        // LICHEN_CONTAINERD_LOG=debug shows runc's and the shims' errors.
+        level = std::env::var("LICHEN_CONTAINERD_LOG").unwrap_or_else(|_| "info".into()),
     )
+}
+
+/// Whether this process holds CAP_SYS_RESOURCE (bit 24 of CapEff).
+fn has_cap_sys_resource() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .is_some_and(|caps| caps & (1 << 24) != 0)
 }
 
 /// A TOML basic string (JSON string escapes are valid TOML ones).

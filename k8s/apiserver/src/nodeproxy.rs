@@ -1,0 +1,154 @@
+//! `pods/log` (and, through the same client, the streaming subresources):
+//! the API server finds the pod's node and asks that node's agent, over
+//! TLS with its own client certificate (`kube-apiserver-kubelet-client`)
+//! and the agent's certificate checked against the cluster CA.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::response::Response;
+use bytes::Bytes;
+use http_body_util::Empty;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use serde_json::Value;
+
+use crate::api::Ctx;
+use crate::status::ApiError;
+
+/// The API server's identity towards node agents.
+#[derive(Clone, Default)]
+pub struct KubeletClient {
+    pub cert_pem: String,
+    pub key_pem: String,
+    /// The CA agents' serving certificates come from.
+    pub ca_pem: String,
+}
+
+type Https = hyper_rustls::HttpsConnector<HttpConnector>;
+
+/// A connection pool to agents.
+pub struct NodeClient {
+    http: Client<Https, Empty<Bytes>>,
+}
+
+impl NodeClient {
+    pub fn new(k: &KubeletClient) -> Result<Option<NodeClient>, String> {
+        if k.cert_pem.is_empty() {
+            return Ok(None);
+        }
+        let mut roots = rustls::RootCertStore::empty();
+        for c in CertificateDer::pem_slice_iter(k.ca_pem.as_bytes()) {
+            roots.add(c.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+        }
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(k.cert_pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?;
+        let key = PrivateKeyDer::from_pem_slice(k.key_pem.as_bytes()).map_err(|e| e.to_string())?;
+        let tls =
+            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .map_err(|e| e.to_string())?
+                .with_root_certificates(roots)
+                .with_client_auth_cert(certs, key)
+                .map_err(|e| e.to_string())?;
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_only()
+            .enable_http1()
+            .build();
+        Ok(Some(NodeClient { http: Client::builder(TokioExecutor::new()).build(https) }))
+    }
+}
+
+/// Whether the request is for a subresource the node serves.
+pub fn is_node_proxy(ctx: &Ctx) -> bool {
+    ctx.is("", "pods") && matches!(ctx.req.subresource.as_deref(), Some("log"))
+}
+
+fn bad(msg: String) -> ApiError {
+    ApiError::BadRequest(msg)
+}
+
+/// The container a request means: the one named, or the only one.
+fn container_of(ctx: &Ctx, pod: &Value, name: &str) -> Result<String, ApiError> {
+    let names = |k: &str| -> Vec<String> {
+        pod["spec"][k]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["name"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let (regular, init) = (names("containers"), names("initContainers"));
+    match ctx.params.get("container").filter(|c| !c.is_empty()) {
+        Some(c) if regular.iter().chain(&init).any(|n| n == c) => Ok(c.to_owned()),
+        Some(c) => Err(bad(format!("container {c} is not valid for pod {name}"))),
+        None if regular.len() == 1 => Ok(regular[0].clone()),
+        None => {
+            let mut msg = format!(
+                "a container name must be specified for pod {name}, choose one of: [{}]",
+                regular.join(" ")
+            );
+            if !init.is_empty() {
+                msg.push_str(&format!(" or one of the init containers: [{}]", init.join(" ")));
+            }
+            Err(bad(msg))
+        }
+    }
+}
+
+/// `https://<address>:<port>` of a node's agent.
+async fn node_location(ctx: &Ctx, node_name: &str) -> Result<String, ApiError> {
+    let res = ctx.api.find("", "v1", "nodes").ok_or(ApiError::NoRoute)?;
+    let key = crate::objects::key(&res, "", node_name);
+    let kv = ctx
+        .store(node_name, move |s| s.get(&key, None))
+        .await?
+        .ok_or_else(|| bad(format!("node {node_name:?} not found")))?;
+    let node: Value = serde_json::from_slice(&kv.value).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let addrs = node["status"]["addresses"].as_array().cloned().unwrap_or_default();
+    let pick = |t: &str| {
+        addrs.iter().find(|a| a["type"] == t).and_then(|a| a["address"].as_str()).map(str::to_owned)
+    };
+    let addr = pick("InternalIP")
+        .or_else(|| pick("ExternalIP"))
+        .or_else(|| pick("Hostname"))
+        .ok_or_else(|| bad(format!("node {node_name:?} has no address")))?;
+    let port = node["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"].as_u64().unwrap_or(10250);
+    let host = if addr.contains(':') { format!("[{addr}]") } else { addr };
+    Ok(format!("https://{host}:{port}"))
+}
+
+pub async fn handle(ctx: &Ctx) -> Result<Response, ApiError> {
+    let name = ctx.req.name.clone().ok_or(ApiError::NoRoute)?;
+    let (pod, _) = crate::crud::current(ctx, &name).await?;
+    let container = container_of(ctx, &pod, &name)?;
+    let node = pod["spec"]["nodeName"].as_str().filter(|n| !n.is_empty());
+    let Some(node) = node else {
+        return Err(bad(format!("pod {name} does not have a host assigned")));
+    };
+    let client = ctx
+        .api
+        .node_client()
+        .ok_or_else(|| ApiError::ServiceUnavailable("no client for node agents is configured".into()))?;
+    let base = node_location(ctx, node).await?;
+    let mut query: Vec<(String, String)> = ctx.params.pairs().filter(|(k, _)| k != "container").collect();
+    query.sort();
+    let q = serde_urlencoded::to_string(&query).unwrap_or_default();
+    let url = format!("{base}/containerLogs/{}/{name}/{container}?{q}", ctx.req.namespace);
+    let uri: hyper::Uri = url.parse().map_err(|e| ApiError::Internal(format!("{url}: {e}")))?;
+    let resp = client.http.get(uri).await.map_err(|e| {
+        ApiError::ServiceUnavailable(format!("error trying to reach the node agent of {node}: {e}"))
+    })?;
+    let (parts, body) = resp.into_parts();
+    let mut out = Response::new(Body::new(body));
+    *out.status_mut() = parts.status;
+    if let Some(ct) = parts.headers.get("content-type") {
+        out.headers_mut().insert("content-type", ct.clone());
+    }
+    Ok(out)
+}
