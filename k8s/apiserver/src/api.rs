@@ -267,7 +267,11 @@ pub async fn handle(
 }
 
 async fn dispatch(api: Arc<Api>, identity: Option<Identity>, req: Request) -> Result<Response, ApiError> {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    // Kept for the streaming subresources, which relay an upgraded connection.
+    let upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
+    let raw_query = parts.uri.query().unwrap_or("").to_owned();
+    let method = parts.method.clone();
     // Authentication and authorization come before routing, as upstream's
     // filters: a path nobody may see is 401/403, not 404.
     let identity = crate::tokens::authenticate(&api.tokens, identity, &parts.headers)?;
@@ -315,7 +319,7 @@ async fn dispatch(api: Arc<Api>, identity: Option<Identity>, req: Request) -> Re
                 return crate::binding::create(&ctx, body).await;
             }
             if crate::nodeproxy::is_node_proxy(&ctx) {
-                return crate::nodeproxy::handle(&ctx).await;
+                return crate::nodeproxy::handle(&ctx, &method, &raw_query, upgrade).await;
             }
             let crd_write =
                 crate::crds::is_crd(&ctx) && !matches!(ctx.req.verb, Verb::Get | Verb::List | Verb::Watch);

@@ -30,9 +30,11 @@ pub struct KubeletClient {
 
 type Https = hyper_rustls::HttpsConnector<HttpConnector>;
 
-/// A connection pool to agents.
+/// A connection pool to agents (plain requests), and the TLS config for
+/// the one-off connections upgraded requests need.
 pub struct NodeClient {
     http: Client<Https, Empty<Bytes>>,
+    tls: Arc<rustls::ClientConfig>,
 }
 
 impl NodeClient {
@@ -56,17 +58,18 @@ impl NodeClient {
                 .with_client_auth_cert(certs, key)
                 .map_err(|e| e.to_string())?;
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
+            .with_tls_config(tls.clone())
             .https_only()
             .enable_http1()
             .build();
-        Ok(Some(NodeClient { http: Client::builder(TokioExecutor::new()).build(https) }))
+        Ok(Some(NodeClient { http: Client::builder(TokioExecutor::new()).build(https), tls: Arc::new(tls) }))
     }
 }
 
 /// Whether the request is for a subresource the node serves.
 pub fn is_node_proxy(ctx: &Ctx) -> bool {
-    ctx.is("", "pods") && matches!(ctx.req.subresource.as_deref(), Some("log"))
+    ctx.is("", "pods")
+        && matches!(ctx.req.subresource.as_deref(), Some("log" | "exec" | "attach" | "portforward"))
 }
 
 fn bad(msg: String) -> ApiError {
@@ -123,10 +126,19 @@ async fn node_location(ctx: &Ctx, node_name: &str) -> Result<String, ApiError> {
     Ok(format!("https://{host}:{port}"))
 }
 
-pub async fn handle(ctx: &Ctx) -> Result<Response, ApiError> {
+/// Serves `pods/log`, `exec`, `attach` and `portforward` through the
+/// pod's node agent. Upgraded requests (WebSocket, SPDY) are relayed
+/// byte for byte once the agent agrees to the upgrade, as upstream's
+/// upgrade-aware proxy does, so every protocol kubectl speaks passes.
+pub async fn handle(
+    ctx: &Ctx,
+    method: &hyper::Method,
+    raw_query: &str,
+    upgrade: Option<hyper::upgrade::OnUpgrade>,
+) -> Result<Response, ApiError> {
     let name = ctx.req.name.clone().ok_or(ApiError::NoRoute)?;
     let (pod, _) = crate::crud::current(ctx, &name).await?;
-    let container = container_of(ctx, &pod, &name)?;
+    let sub = ctx.req.subresource.as_deref().unwrap_or("");
     let node = pod["spec"]["nodeName"].as_str().filter(|n| !n.is_empty());
     let Some(node) = node else {
         return Err(bad(format!("pod {name} does not have a host assigned")));
@@ -136,10 +148,20 @@ pub async fn handle(ctx: &Ctx) -> Result<Response, ApiError> {
         .node_client()
         .ok_or_else(|| ApiError::ServiceUnavailable("no client for node agents is configured".into()))?;
     let base = node_location(ctx, node).await?;
+    let ns = &ctx.req.namespace;
+    if sub == "portforward" {
+        let url = format!("{base}/portForward/{ns}/{name}?{raw_query}");
+        return relay_upgrade(&client, method, &url, &ctx.headers, upgrade).await;
+    }
+    let container = container_of(ctx, &pod, &name)?;
+    if sub == "exec" || sub == "attach" {
+        let url = format!("{base}/{sub}/{ns}/{name}/{container}?{raw_query}");
+        return relay_upgrade(&client, method, &url, &ctx.headers, upgrade).await;
+    }
     let mut query: Vec<(String, String)> = ctx.params.pairs().filter(|(k, _)| k != "container").collect();
     query.sort();
     let q = serde_urlencoded::to_string(&query).unwrap_or_default();
-    let url = format!("{base}/containerLogs/{}/{name}/{container}?{q}", ctx.req.namespace);
+    let url = format!("{base}/containerLogs/{ns}/{name}/{container}?{q}");
     let uri: hyper::Uri = url.parse().map_err(|e| ApiError::Internal(format!("{url}: {e}")))?;
     let resp = client.http.get(uri).await.map_err(|e| {
         ApiError::ServiceUnavailable(format!("error trying to reach the node agent of {node}: {e}"))
@@ -150,5 +172,87 @@ pub async fn handle(ctx: &Ctx) -> Result<Response, ApiError> {
     if let Some(ct) = parts.headers.get("content-type") {
         out.headers_mut().insert("content-type", ct.clone());
     }
+    Ok(out)
+}
+
+/// Headers of an upgrade request that the agent must see.
+const UPGRADE_HEADERS: &[&str] = &[
+    "connection",
+    "upgrade",
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-protocol",
+    "sec-websocket-extensions",
+    "x-stream-protocol-version",
+];
+
+fn unreachable(url: &str, e: impl std::fmt::Display) -> ApiError {
+    ApiError::ServiceUnavailable(format!("error dialing the node agent at {url}: {e}"))
+}
+
+/// Sends an upgrade request to the agent on a connection of its own; on
+/// 101 both upgraded connections are spliced, otherwise the agent's answer
+/// (a Status) goes back as it is.
+async fn relay_upgrade(
+    client: &NodeClient,
+    method: &hyper::Method,
+    url: &str,
+    headers: &hyper::HeaderMap,
+    upgrade: Option<hyper::upgrade::OnUpgrade>,
+) -> Result<Response, ApiError> {
+    let uri: hyper::Uri = url.parse().map_err(|e| ApiError::Internal(format!("{url}: {e}")))?;
+    let host = uri.host().unwrap_or("").trim_start_matches('[').trim_end_matches(']').to_owned();
+    let port = uri.port_u16().unwrap_or(10250);
+    let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await.map_err(|e| unreachable(url, e))?;
+    let server_name =
+        rustls::pki_types::ServerName::try_from(host.clone()).map_err(|e| unreachable(url, e))?;
+    let tls = tokio_rustls::TlsConnector::from(client.tls.clone())
+        .connect(server_name, tcp)
+        .await
+        .map_err(|e| unreachable(url, e))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+        .await
+        .map_err(|e| unreachable(url, e))?;
+    tokio::spawn(async move {
+        let _ = conn.with_upgrades().await;
+    });
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_owned();
+    let mut req =
+        hyper::Request::builder().method(method.clone()).uri(path).header("host", format!("{host}:{port}"));
+    for name in UPGRADE_HEADERS {
+        for v in headers.get_all(*name) {
+            req = req.header(*name, v.clone());
+        }
+    }
+    let req = req.body(Empty::<Bytes>::new()).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut resp = sender.send_request(req).await.map_err(|e| unreachable(url, e))?;
+    let status = resp.status();
+    let mut out_headers = hyper::HeaderMap::new();
+    for (k, v) in resp.headers() {
+        let name = k.as_str();
+        if UPGRADE_HEADERS.contains(&name) || name == "sec-websocket-accept" || name == "content-type" {
+            out_headers.append(k.clone(), v.clone());
+        }
+    }
+    if status != hyper::StatusCode::SWITCHING_PROTOCOLS {
+        let (_, body) = resp.into_parts();
+        let mut out = Response::new(Body::new(body));
+        *out.status_mut() = status;
+        *out.headers_mut() = out_headers;
+        return Ok(out);
+    }
+    let Some(client_upgrade) = upgrade else {
+        return Err(bad("the request asked for a protocol upgrade the server cannot perform".into()));
+    };
+    let agent_upgrade = hyper::upgrade::on(&mut resp);
+    tokio::spawn(async move {
+        let (Ok(a), Ok(b)) = (client_upgrade.await, agent_upgrade.await) else { return };
+        let mut a = hyper_util::rt::TokioIo::new(a);
+        let mut b = hyper_util::rt::TokioIo::new(b);
+        let _ = tokio::io::copy_bidirectional(&mut a, &mut b).await;
+    });
+    let mut out = Response::new(Body::empty());
+    *out.status_mut() = status;
+    *out.headers_mut() = out_headers;
     Ok(out)
 }

@@ -13,6 +13,7 @@ pub mod client;
 pub mod cni;
 pub mod cri;
 pub mod events;
+pub mod exec;
 pub mod logs;
 pub mod node;
 pub mod pods;

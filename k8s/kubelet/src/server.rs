@@ -25,7 +25,7 @@ use crate::Agent;
 /// The CN of the API server's client certificate for agents.
 pub const APISERVER_CLIENT_CN: &str = "kube-apiserver-kubelet-client";
 
-type Body = BoxBody<Bytes, Infallible>;
+pub(crate) type Body = BoxBody<Bytes, Infallible>;
 
 /// TLS for the endpoint: our serving certificate, clients verified
 /// against the cluster CA.
@@ -85,7 +85,7 @@ pub async fn serve(agent: Agent, listener: TcpListener, tls: Arc<rustls::ServerC
     }
 }
 
-fn full(b: impl Into<Bytes>) -> Body {
+pub(crate) fn full(b: impl Into<Bytes>) -> Body {
     Full::new(b.into()).boxed()
 }
 
@@ -116,6 +116,12 @@ async fn route(agent: Agent, allowed: bool, req: Request<Incoming>) -> Response<
     match parts.as_slice() {
         ["healthz"] => Response::new(full("ok")),
         ["containerLogs", ns, pod, container] => container_logs(agent, ns, pod, container, &query).await,
+        ["exec", ns, pod, container] => {
+            crate::exec::handle(agent, false, ns, pod, container, &query, req).await
+        }
+        ["attach", ns, pod, container] => {
+            crate::exec::handle(agent, true, ns, pod, container, &query, req).await
+        }
         _ => status(404, "NotFound", &format!("no handler for {path}")),
     }
 }

@@ -20,7 +20,6 @@ const NODE: &str = "lichen-node";
 /// drop order: the server goes first, then containerd (which removes what
 /// is left), then the namespace, then the files.
 struct Node {
-    #[allow(dead_code)] // held for its Drop
     server: Server,
     kubectl: Kubectl,
     containerd: Containerd,
@@ -168,6 +167,23 @@ fn node_registers_and_runs_pods() {
     let ts = k.run(&["logs", "web", "--timestamps"]);
     let first = ts.ok().lines().next().unwrap_or("").to_owned();
     assert!(first.len() > 31 && first.as_bytes()[10] == b'T' && first.as_bytes()[29] == b'Z', "{first}");
+
+    // exec runs in the container: output, environment, exit codes.
+    assert_eq!(k.run(&["exec", "web", "--", "cat", "/etc/cfg/greeting"]).ok(), "hello");
+    assert_eq!(k.run(&["exec", "web", "--", "sh", "-c", "echo $MY_IP"]).ok().trim(), ip);
+    let failed = k.run(&["exec", "web", "--", "sh", "-c", "echo oops >&2; exit 3"]);
+    assert_eq!(failed.code, 3, "{}", failed.stderr);
+    assert!(failed.stderr.contains("oops"), "{}", failed.stderr);
+    // A configMap update reaches the running pod's volume.
+    k.run(&["patch", "configmap", "web-config", "-p", r#"{"data":{"greeting":"bye"}}"#]).ok();
+    n.wait_for("the configMap update in the volume", Duration::from_secs(30), || {
+        k.run(&["exec", "web", "--", "cat", "/etc/cfg/greeting"]).stdout == "bye"
+    });
+    // kubectl cp out of the pod is `tar cf -` over exec.
+    let copied = n.server.path("index.html");
+    let cp = k.run(&["cp", "web:/var/www/index.html", copied.to_str().unwrap()]);
+    assert_eq!(cp.code, 0, "{}", cp.stderr);
+    assert_eq!(std::fs::read_to_string(&copied).unwrap(), node::INDEX_HTML);
 
     // Deleting with a grace period stops the container with SIGTERM (its
     // trap runs) and the pod goes away.
