@@ -89,6 +89,23 @@ fn unreachable_array() -> ! {
 /// Defaults applied on every write.
 pub fn on_update(res: &Resource, obj: &mut Value) {
     match kind(res) {
+        ("", "Secret") => {
+            // `stringData` is write-only: merged into `data` (base64), as
+            // upstream's secret strategy does; it wins over `data`.
+            fill(obj, "type", json!("Opaque"));
+            let string_data = obj.as_object_mut().and_then(|o| o.remove("stringData"));
+            if let Some(Value::Object(sd)) = string_data {
+                use base64::Engine;
+                let data = child(obj, "data");
+                if !data.is_object() {
+                    *data = json!({});
+                }
+                for (k, v) in sd {
+                    let text = v.as_str().unwrap_or_default();
+                    data[k.as_str()] = json!(base64::engine::general_purpose::STANDARD.encode(text));
+                }
+            }
+        }
         ("", "Namespace") => {
             let name = obj["metadata"]["name"].clone();
             let labels = child(child(obj, "metadata"), "labels");
@@ -110,7 +127,6 @@ pub fn on_update(res: &Resource, obj: &mut Value) {
             fill(spec, "replicas", json!(1));
             pod_spec(child(child(spec, "template"), "spec"));
         }
-        ("", "Secret") => fill(obj, "type", json!("Opaque")),
         ("", "Service") => service(child(obj, "spec")),
         ("", "PersistentVolumeClaim") => fill(child(obj, "spec"), "volumeMode", json!("Filesystem")),
         ("", "PersistentVolume") => {

@@ -22,7 +22,7 @@ const NODE: &str = "lichen-node";
 struct Node {
     server: Server,
     kubectl: Kubectl,
-    containerd: Containerd,
+    containerd: std::cell::RefCell<Containerd>,
     _netns: Netns,
     _tmp: tempfile::TempDir,
 }
@@ -74,7 +74,13 @@ impl Node {
             &ns_path,
         );
         let kubectl = server.kubectl()?;
-        Some(Node { server, kubectl, containerd, _netns: netns, _tmp: tmp })
+        Some(Node {
+            server,
+            kubectl,
+            containerd: std::cell::RefCell::new(containerd),
+            _netns: netns,
+            _tmp: tmp,
+        })
     }
 
     fn apply(&self, yaml: &str) {
@@ -98,7 +104,7 @@ impl Node {
                 "timed out waiting for {what}\npods:\n{}\nevents:\n{}\ncontainerd log:\n{}",
                 pods.stdout,
                 events.stdout,
-                self.containerd.log_tail()
+                self.containerd.borrow().log_tail()
             );
         }
     }
@@ -185,10 +191,166 @@ fn node_registers_and_runs_pods() {
     assert_eq!(cp.code, 0, "{}", cp.stderr);
     assert_eq!(std::fs::read_to_string(&copied).unwrap(), node::INDEX_HTML);
 
+    // containerd down: the node turns NotReady with the reason; back up:
+    // Ready again, and the pod kept running all along (same container).
+    let id = n.jsonpath(&["pod", "web"], "{.status.containerStatuses[0].containerID}");
+    let mut containerd = n.containerd.borrow_mut();
+    containerd.stop();
+    n.wait_for("node NotReady", Duration::from_secs(60), || {
+        n.jsonpath(&["node", NODE], "{.status.conditions[?(@.type==\"Ready\")].status}") == "False"
+    });
+    let why = n.jsonpath(&["node", NODE], "{.status.conditions[?(@.type==\"Ready\")].message}");
+    assert!(why.starts_with("container runtime is down"), "{why}");
+    containerd.restart();
+    drop(containerd);
+    n.wait_for("node Ready again", Duration::from_secs(60), || {
+        n.jsonpath(&["node", NODE], "{.status.conditions[?(@.type==\"Ready\")].status}") == "True"
+    });
+    assert_eq!(n.jsonpath(&["pod", "web"], "{.status.containerStatuses[0].containerID}"), id);
+    assert_eq!(n.jsonpath(&["pod", "web"], "{.status.containerStatuses[0].restartCount}"), "0");
+    assert_eq!(k.run(&["exec", "web", "--", "cat", "/etc/cfg/greeting"]).ok(), "bye");
+
     // Deleting with a grace period stops the container with SIGTERM (its
     // trap runs) and the pod goes away.
     let del = k.run(&["delete", "pod", "web", "--wait=true", "--timeout=60s"]);
     assert_eq!(del.code, 0, "{}", del.stderr);
     assert_eq!(k.run(&["get", "pod", "web"]).code, 1);
     drop(n);
+}
+
+/// Restarts, init containers, secrets, the failure states users see, and
+/// preStop hooks.
+#[test]
+fn pod_lifecycle_and_failure_states() {
+    let Some(n) = Node::start("life") else { return };
+    let k = &n.kubectl;
+    n.wait_for("node Ready", Duration::from_secs(60), || {
+        n.jsonpath(&["node", NODE], "{.status.conditions[?(@.type==\"Ready\")].status}") == "True"
+    });
+    let hostdir = n.server.path("hooks");
+    std::fs::create_dir_all(&hostdir).unwrap();
+    n.apply("apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\nstringData:\n  password: s3cret\n");
+    let secret_pod = pod(
+        "ordered",
+        &format!(
+            r#"  terminationGracePeriodSeconds: 10
+  initContainers:
+  - name: first
+    image: docker.io/lichen/busybox:test
+    command: ["sh", "-c", "echo first >> /work/order"]
+    volumeMounts: [{{name: work, mountPath: /work}}]
+  - name: second
+    image: docker.io/lichen/busybox:test
+    command: ["sh", "-c", "echo second >> /work/order"]
+    volumeMounts: [{{name: work, mountPath: /work}}]
+  containers:
+  - name: main
+    image: docker.io/lichen/busybox:test
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 100000 & wait"]
+    env:
+    - name: PASSWORD
+      valueFrom: {{secretKeyRef: {{name: creds, key: password}}}}
+    lifecycle:
+      preStop:
+        exec: {{command: ["sh", "-c", "echo stopped > /hooks/prestop"]}}
+    volumeMounts:
+    - {{name: work, mountPath: /work}}
+    - {{name: creds, mountPath: /creds, readOnly: true}}
+    - {{name: hooks, mountPath: /hooks}}
+  volumes:
+  - name: work
+    emptyDir: {{}}
+  - name: creds
+    secret: {{secretName: creds}}
+  - name: hooks
+    hostPath: {{path: {}, type: Directory}}
+"#,
+            hostdir.display()
+        ),
+    );
+    n.apply(&secret_pod);
+    // A liveness probe against a port nothing listens on restarts the container.
+    n.apply(&pod(
+        "unhealthy",
+        r#"  containers:
+  - name: app
+    image: docker.io/lichen/busybox:test
+    command: ["sleep", "100000"]
+    livenessProbe:
+      tcpSocket: {port: 9999}
+      periodSeconds: 1
+      failureThreshold: 1
+"#,
+    ));
+    // An image that is nowhere (a registry on a closed loopback port, so
+    // nothing leaves the machine), and a configMap that does not exist.
+    n.apply(&pod(
+        "badimage",
+        "  containers:\n  - name: app\n    image: 127.0.0.1:1/lichen/nonexistent:1\n    imagePullPolicy: IfNotPresent\n",
+    ));
+    n.apply(&pod(
+        "noconfig",
+        r#"  containers:
+  - name: app
+    image: docker.io/lichen/busybox:test
+    command: ["sleep", "100000"]
+    env:
+    - name: X
+      valueFrom: {configMapKeyRef: {name: missing, key: k}}
+"#,
+    ));
+
+    n.wait_for("pod ordered Running", Duration::from_secs(90), || {
+        n.jsonpath(&["pod", "ordered"], "{.status.phase}") == "Running"
+    });
+    assert_eq!(k.run(&["exec", "ordered", "--", "cat", "/work/order"]).ok(), "first\nsecond\n");
+    assert_eq!(k.run(&["exec", "ordered", "--", "cat", "/creds/password"]).ok(), "s3cret");
+    assert_eq!(k.run(&["exec", "ordered", "--", "sh", "-c", "echo -n $PASSWORD"]).ok(), "s3cret");
+    let init = n.jsonpath(&["pod", "ordered"], "{.status.initContainerStatuses[*].state.terminated.reason}");
+    assert_eq!(init, "Completed Completed");
+    // A secret update reaches the volume.
+    k.run(&["patch", "secret", "creds", "-p", r#"{"stringData":{"password":"changed"}}"#]).ok();
+    n.wait_for("the secret update in the volume", Duration::from_secs(30), || {
+        k.run(&["exec", "ordered", "--", "cat", "/creds/password"]).stdout == "changed"
+    });
+
+    n.wait_for("a liveness restart", Duration::from_secs(60), || {
+        n.jsonpath(&["pod", "unhealthy"], "{.status.containerStatuses[0].restartCount}")
+            .parse::<u32>()
+            .unwrap_or(0)
+            >= 1
+    });
+    let events =
+        k.run(&["get", "events", "--field-selector", "involvedObject.name=unhealthy"]).ok().to_owned();
+    assert!(events.contains("Liveness probe failed: dial tcp"), "{events}");
+
+    n.wait_for("ErrImagePull, then ImagePullBackOff", Duration::from_secs(60), || {
+        n.jsonpath(&["pod", "badimage"], "{.status.containerStatuses[0].state.waiting.reason}")
+            == "ImagePullBackOff"
+    });
+    let msg = n.jsonpath(&["pod", "badimage"], "{.status.containerStatuses[0].state.waiting.message}");
+    assert!(msg.starts_with("Back-off pulling image \"127.0.0.1:1/lichen/nonexistent:1\""), "{msg}");
+    let events =
+        k.run(&["get", "events", "--field-selector", "involvedObject.name=badimage"]).ok().to_owned();
+    assert!(events.contains("Failed to pull image"), "{events}");
+
+    n.wait_for("CreateContainerConfigError", Duration::from_secs(60), || {
+        n.jsonpath(&["pod", "noconfig"], "{.status.containerStatuses[0].state.waiting.reason}")
+            == "CreateContainerConfigError"
+    });
+    let msg = n.jsonpath(&["pod", "noconfig"], "{.status.containerStatuses[0].state.waiting.message}");
+    assert_eq!(msg, "configmap \"missing\" not found");
+    // The configMap appears: the pod starts.
+    n.apply("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: missing\ndata:\n  k: v\n");
+    n.wait_for("pod noconfig Running", Duration::from_secs(60), || {
+        n.jsonpath(&["pod", "noconfig"], "{.status.phase}") == "Running"
+    });
+
+    // Deletion runs the preStop hook before the container stops.
+    let del = k.run(&["delete", "pod", "ordered", "--wait=true", "--timeout=60s"]);
+    assert_eq!(del.code, 0, "{}", del.stderr);
+    assert_eq!(std::fs::read_to_string(hostdir.join("prestop")).unwrap_or_default(), "stopped\n");
+    for p in ["unhealthy", "badimage", "noconfig"] {
+        k.run(&["delete", "pod", p, "--grace-period=1", "--wait=true", "--timeout=60s"]).ok();
+    }
 }
