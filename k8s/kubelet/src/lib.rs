@@ -14,6 +14,7 @@ pub mod cni;
 pub mod cri;
 pub mod events;
 pub mod exec;
+pub mod images;
 pub mod logs;
 pub mod node;
 pub mod pods;
@@ -58,6 +59,10 @@ pub struct Config {
     /// host-local IPAM's lease directory (pods' IPs); under /run so a
     /// reboot, which recreates every pod, starts with no stale leases.
     pub cni_ipam_dir: PathBuf,
+    /// Air-gap image tarballs to import (`/var/lib/lichen/agent/images`).
+    pub images_dir: PathBuf,
+    /// containerd's `ctr`, which imports them.
+    pub ctr: PathBuf,
     /// TLS for the agent endpoint; none serves no endpoint (no logs, exec).
     pub serving: Option<Serving>,
 }
@@ -125,6 +130,9 @@ impl Agent {
         }
         tokio::spawn(node::run(self.clone()));
         tokio::spawn(cni::run(self.clone()));
+        // Pods start once the air-gap images are in, so the first pods do
+        // not try a registry for an image that is about to be imported.
+        let _importer = images::initial_then_watch(self.clone()).await;
         pods::run(self).await;
     }
 }

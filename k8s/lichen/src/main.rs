@@ -103,6 +103,13 @@ struct AgentOpts {
     cluster_domain: String,
     #[arg(long, default_value_t = 110)]
     max_pods: u32,
+    /// Air-gap image tarballs, imported at start and on change (default:
+    /// `<agent-dir>/images`).
+    #[arg(long)]
+    images_dir: Option<PathBuf>,
+    /// containerd's `ctr` (imports the air-gap images).
+    #[arg(long, default_value = "ctr")]
+    ctr: PathBuf,
 }
 
 /// Where the cluster state lives and how its history is trimmed.
@@ -214,6 +221,8 @@ fn agent_config(
         max_pods: o.max_pods,
         cluster_dns: o.cluster_dns,
         cluster_domain: o.cluster_domain.clone(),
+        images_dir: o.images_dir.clone().unwrap_or_else(|| o.agent_dir.join("images")),
+        ctr: o.ctr.clone(),
         serving,
     }
 }

@@ -40,8 +40,11 @@ impl Node {
         node::build_pause_image(&pause, PAUSE);
         let netns = Netns::create(tag);
         let containerd = Containerd::start(&netns, &tmp.path().join("containerd"), PAUSE);
-        containerd.import(&busybox);
-        containerd.import(&pause);
+        // The agent imports both from its air-gap directory.
+        let images = tmp.path().join("agent/images");
+        std::fs::create_dir_all(&images).unwrap();
+        std::fs::rename(&busybox, images.join("busybox.tar")).unwrap();
+        std::fs::rename(&pause, images.join("pause.tar")).unwrap();
         let p = |s: &str| tmp.path().join(s).display().to_string();
         let args = vec![
             "--containerd".into(),
@@ -130,6 +133,17 @@ fn node_registers_and_runs_pods() {
     assert!(!n.jsonpath(&["node", NODE], "{.status.allocatable.memory}").is_empty());
     let lease = k.run(&["get", "lease", "-n", "kube-node-lease", NODE, "-o=jsonpath={.spec.holderIdentity}"]);
     assert_eq!(lease.ok(), NODE);
+
+    // Images dropped into the air-gap directory later are imported too; a
+    // broken archive is reported and skipped.
+    let images = n.server.path("unused").parent().unwrap().to_path_buf();
+    let dir = n._tmp.path().join("agent/images");
+    std::fs::write(dir.join("broken.tar"), b"not a tarball").unwrap();
+    node::build_busybox_image(&images.join("extra.tar"), "docker.io/lichen/extra:1");
+    std::fs::rename(images.join("extra.tar"), dir.join("extra.tar")).unwrap();
+    n.wait_for("the extra image imported", Duration::from_secs(30), || {
+        n.containerd.borrow().images().iter().any(|i| i == "docker.io/lichen/extra:1")
+    });
 
     // A pod with downward-API env, a configMap volume, an httpd and a
     // readiness probe runs and turns Ready.
