@@ -59,6 +59,8 @@ pub struct Config {
     /// host-local IPAM's lease directory (pods' IPs); under /run so a
     /// reboot, which recreates every pod, starts with no stale leases.
     pub cni_ipam_dir: PathBuf,
+    /// Static pod manifests; none runs no static pods.
+    pub manifests_dir: Option<PathBuf>,
     /// Air-gap image tarballs to import (`/var/lib/lichen/agent/images`).
     pub images_dir: PathBuf,
     /// containerd's `ctr`, which imports them.
@@ -88,6 +90,8 @@ pub struct Agent {
     pub pods: Arc<pods::Registry>,
     /// Set once the first list of this node's pods is in.
     pub pods_listed: Arc<watch::Sender<bool>>,
+    /// Set once the static pod manifests were read (or there are none).
+    pub statics_scanned: Arc<watch::Sender<bool>>,
 }
 
 impl Agent {
@@ -102,6 +106,7 @@ impl Agent {
             node_object: Arc::new(watch::channel(None).0),
             pods: Arc::new(pods::Registry::default()),
             pods_listed: Arc::new(watch::channel(false).0),
+            statics_scanned: Arc::new(watch::channel(false).0),
         })
     }
 

@@ -107,6 +107,9 @@ struct AgentOpts {
     /// `<agent-dir>/images`).
     #[arg(long)]
     images_dir: Option<PathBuf>,
+    /// Static pod manifests (default: `<agent-dir>/manifests`).
+    #[arg(long)]
+    manifests_dir: Option<PathBuf>,
     /// containerd's `ctr` (imports the air-gap images).
     #[arg(long, default_value = "ctr")]
     ctr: PathBuf,
@@ -223,6 +226,7 @@ fn agent_config(
         cluster_domain: o.cluster_domain.clone(),
         images_dir: o.images_dir.clone().unwrap_or_else(|| o.agent_dir.join("images")),
         ctr: o.ctr.clone(),
+        manifests_dir: Some(o.manifests_dir.clone().unwrap_or_else(|| o.agent_dir.join("manifests"))),
         serving,
     }
 }

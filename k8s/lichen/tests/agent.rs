@@ -205,6 +205,36 @@ fn node_registers_and_runs_pods() {
     assert_eq!(cp.code, 0, "{}", cp.stderr);
     assert_eq!(std::fs::read_to_string(&copied).unwrap(), node::INDEX_HTML);
 
+    // A static pod from the manifest directory runs without the API and
+    // shows as a mirror pod; deleting the mirror does not stop it.
+    let manifests = n._tmp.path().join("agent/manifests");
+    std::fs::create_dir_all(&manifests).unwrap();
+    std::fs::write(
+        manifests.join("static-web.yaml"),
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: static-web\nspec:\n  containers:\n  - name: web\n    image: docker.io/lichen/busybox:test\n    command: [\"sleep\", \"100000\"]\n",
+    )
+    .unwrap();
+    let mirror = format!("static-web-{NODE}");
+    n.wait_for("the static pod's mirror Running", Duration::from_secs(60), || {
+        n.jsonpath(&["pod", &mirror], "{.status.phase}") == "Running"
+    });
+    let static_id = n.jsonpath(&["pod", &mirror], "{.status.containerStatuses[0].containerID}");
+    assert!(
+        !n.jsonpath(&["pod", &mirror], "{.metadata.annotations.kubernetes\\.io/config\\.mirror}").is_empty()
+    );
+    assert_eq!(k.run(&["exec", &mirror, "--", "echo", "static"]).ok(), "static\n");
+    let first_uid = n.jsonpath(&["pod", &mirror], "{.metadata.uid}");
+    k.run(&["delete", "pod", &mirror, "--wait=false"]).ok();
+    n.wait_for("the mirror recreated", Duration::from_secs(60), || {
+        let uid = n.jsonpath(&["pod", &mirror], "{.metadata.uid}");
+        !uid.is_empty() && uid != first_uid && n.jsonpath(&["pod", &mirror], "{.status.phase}") == "Running"
+    });
+    assert_eq!(n.jsonpath(&["pod", &mirror], "{.status.containerStatuses[0].containerID}"), static_id);
+    std::fs::remove_file(manifests.join("static-web.yaml")).unwrap();
+    n.wait_for("the mirror gone with its file", Duration::from_secs(60), || {
+        k.run(&["get", "pod", &mirror]).code == 1
+    });
+
     // containerd down: the node turns NotReady with the reason; back up:
     // Ready again, and the pod kept running all along (same container).
     let id = n.jsonpath(&["pod", "web"], "{.status.containerStatuses[0].containerID}");

@@ -7,6 +7,7 @@ pub mod config;
 pub mod env;
 pub mod probes;
 pub mod runtime;
+pub mod statics;
 pub mod status;
 pub mod volumes;
 pub mod worker;
@@ -25,24 +26,65 @@ use crate::spec::{Pod, parse_pod};
 /// The pods this node runs, by UID, with the channel to each worker.
 #[derive(Default)]
 pub struct Registry {
-    workers: Mutex<HashMap<String, watch::Sender<Option<Pod>>>>,
+    workers: Mutex<HashMap<String, Entry>>,
+}
+
+struct Entry {
+    tx: watch::Sender<Option<Pod>>,
+    /// A static pod (from the manifest directory), not from the API.
+    is_static: bool,
+    /// The status the worker last computed (fresher than the API's copy,
+    /// and the only copy for a static pod whose mirror is missing).
+    status: Option<serde_json::Value>,
+}
+
+/// Where a pod comes from.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Source {
+    Api,
+    Static,
 }
 
 impl Registry {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, watch::Sender<Option<Pod>>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
         self.workers.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The latest spec of a pod by namespace and name.
+    /// The latest spec of a pod by namespace and name, with the status
+    /// the agent last computed for it.
     pub fn find(&self, namespace: &str, name: &str) -> Option<Pod> {
-        self.lock().values().find_map(|tx| {
-            let p = tx.borrow();
-            p.as_ref().filter(|p| p.metadata.namespace == namespace && p.metadata.name == name).cloned()
+        self.lock().values().find_map(|e| {
+            let p = e.tx.borrow();
+            let mut pod = p
+                .as_ref()
+                .filter(|p| p.metadata.namespace == namespace && p.metadata.name == name)
+                .cloned()?;
+            if let Some(st) = &e.status {
+                pod.status = st.clone();
+            }
+            Some(pod)
         })
     }
 
-    pub fn uids(&self) -> Vec<String> {
-        self.lock().keys().cloned().collect()
+    /// Records the status a worker computed.
+    pub fn set_status(&self, uid: &str, status: &serde_json::Value) {
+        if let Some(e) = self.lock().get_mut(uid) {
+            e.status = Some(status.clone());
+        }
+    }
+
+    /// UIDs of the pods from one source.
+    pub fn uids(&self, source: Source) -> Vec<String> {
+        self.lock()
+            .iter()
+            .filter(|(_, e)| e.is_static == (source == Source::Static))
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// Whether a UID is known at all (any source).
+    pub fn contains(&self, uid: &str) -> bool {
+        self.lock().contains_key(uid)
     }
 
     pub fn len(&self) -> usize {
@@ -54,12 +96,12 @@ impl Registry {
     }
 
     /// Hands a pod (or its disappearance) to its worker, starting one.
-    fn update(&self, agent: &Agent, uid: &str, pod: Option<Pod>) {
+    pub(crate) fn update(&self, agent: &Agent, uid: &str, pod: Option<Pod>, source: Source) {
         let mut workers = self.lock();
-        if let Some(tx) = workers.get(uid)
-            && !tx.is_closed()
+        if let Some(e) = workers.get(uid)
+            && !e.tx.is_closed()
         {
-            tx.send_replace(pod);
+            e.tx.send_replace(pod);
             return;
         }
         let Some(pod) = pod else {
@@ -67,17 +109,24 @@ impl Registry {
             return;
         };
         let (tx, rx) = watch::channel(Some(pod));
-        workers.insert(uid.to_owned(), tx);
+        workers.insert(uid.to_owned(), Entry { tx, is_static: source == Source::Static, status: None });
         let agent = agent.clone();
         let uid = uid.to_owned();
         tokio::spawn(async move {
             worker::Worker::new(agent.clone(), uid.clone()).run(rx).await;
             let mut w = agent.pods.lock();
-            if w.get(&uid).is_some_and(watch::Sender::is_closed) {
+            if w.get(&uid).is_some_and(|e| e.tx.is_closed()) {
                 w.remove(&uid);
             }
         });
     }
+}
+
+/// The annotation marking a mirror pod (its value: the static pod's hash).
+pub const MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
+
+fn is_mirror(v: &serde_json::Value) -> bool {
+    v["metadata"]["annotations"].get(MIRROR_ANNOTATION).is_some()
 }
 
 fn uid_of(v: &serde_json::Value) -> String {
@@ -88,6 +137,7 @@ fn uid_of(v: &serde_json::Value) -> String {
 pub async fn run(agent: Agent) {
     let selector = q(&format!("spec.nodeName={}", agent.cfg.node_name));
     tokio::spawn(housekeeping(agent.clone()));
+    tokio::spawn(statics::run(agent.clone()));
     loop {
         let list = match agent.client.get(&format!("/api/v1/pods?fieldSelector={selector}")).await {
             Ok(l) => l,
@@ -100,18 +150,22 @@ pub async fn run(agent: Agent) {
         let rv = list["metadata"]["resourceVersion"].as_str().unwrap_or("").to_owned();
         let mut seen = std::collections::HashSet::new();
         for item in list["items"].as_array().into_iter().flatten() {
+            if is_mirror(item) {
+                statics::mirror_event(&agent, item).await;
+                continue;
+            }
             let uid = uid_of(item);
             match parse_pod(item) {
                 Ok(p) => {
                     seen.insert(uid.clone());
-                    agent.pods.update(&agent, &uid, Some(p));
+                    agent.pods.update(&agent, &uid, Some(p), Source::Api);
                 }
                 Err(e) => tracing::error!(uid = %uid, error = %e, "unreadable pod"),
             }
         }
-        for uid in agent.pods.uids() {
+        for uid in agent.pods.uids(Source::Api) {
             if !seen.contains(&uid) {
-                agent.pods.update(&agent, &uid, None);
+                agent.pods.update(&agent, &uid, None, Source::Api);
             }
         }
         agent.pods_listed.send_replace(true);
@@ -134,12 +188,18 @@ pub async fn run(agent: Agent) {
                     break;
                 }
             };
+            if is_mirror(&ev.object) {
+                if ev.kind != "DELETED" {
+                    statics::mirror_event(&agent, &ev.object).await;
+                }
+                continue;
+            }
             match ev.kind.as_str() {
                 "ADDED" | "MODIFIED" => match parse_pod(&ev.object) {
-                    Ok(p) => agent.pods.update(&agent, &uid_of(&ev.object), Some(p)),
+                    Ok(p) => agent.pods.update(&agent, &uid_of(&ev.object), Some(p), Source::Api),
                     Err(e) => tracing::error!(error = %e, "unreadable pod"),
                 },
-                "DELETED" => agent.pods.update(&agent, &uid_of(&ev.object), None),
+                "DELETED" => agent.pods.update(&agent, &uid_of(&ev.object), None, Source::Api),
                 "ERROR" => break,
                 _ => {}
             }
@@ -152,13 +212,14 @@ pub async fn run(agent: Agent) {
 async fn housekeeping(agent: Agent) {
     let mut listed = agent.pods_listed.subscribe();
     let _ = listed.wait_for(|l| *l).await;
+    let mut scanned = agent.statics_scanned.subscribe();
+    let _ = scanned.wait_for(|l| *l).await;
     loop {
         let mut rt = agent.cri.runtime.clone();
         if let Ok(resp) = rt.list_pod_sandbox(api::ListPodSandboxRequest { filter: None }).await {
-            let known = agent.pods.uids();
             for s in resp.into_inner().items {
                 let Some(uid) = s.labels.get(runtime::LABEL_POD_UID) else { continue };
-                if known.contains(uid) {
+                if agent.pods.contains(uid) {
                     continue;
                 }
                 tracing::info!(uid = %uid, sandbox = %s.id, "removing sandbox of a pod this node no longer runs");

@@ -900,11 +900,17 @@ impl Worker {
             host_ip: &host_ip,
             start_time: &self.start_time,
         });
+        self.agent.pods.set_status(&self.uid, &st);
         if st == self.last_status || st == pod.status {
             return st;
         }
         let path = format!("/api/v1/namespaces/{}/pods/{}/status", pod.metadata.namespace, pod.metadata.name);
-        let patch = json!({"metadata": {"uid": pod.metadata.uid}, "status": st});
+        // A static pod's status goes to its mirror, which has a UID of its own.
+        let patch = if is_static(pod) {
+            json!({"status": st})
+        } else {
+            json!({"metadata": {"uid": pod.metadata.uid}, "status": st})
+        };
         match self.agent.client.patch(&path, PatchType::Merge, &patch).await {
             Ok(_) => self.last_status = st.clone(),
             Err(e) if e.is_not_found() => {}
@@ -912,6 +918,10 @@ impl Worker {
         }
         st
     }
+}
+
+fn is_static(pod: &Pod) -> bool {
+    pod.metadata.annotations.get(super::statics::SOURCE_ANNOTATION).is_some_and(|s| s == "file")
 }
 
 fn state_failures(probes: &HashMap<(String, ProbeKind), ProbeState>, key: &(String, ProbeKind)) -> i64 {
