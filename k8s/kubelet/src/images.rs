@@ -9,7 +9,7 @@
 //! re-doing it over the content, images, diff and snapshot services would
 //! be a second copy of containerd's client in Rust.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -45,8 +45,9 @@ fn changed(dir: &Path, seen: &Seen) -> Vec<(PathBuf, (u64, SystemTime))> {
     out
 }
 
-/// Imports one archive; the error says which file and what ctr said.
-pub async fn import(agent: &Agent, path: &Path) -> Result<(), String> {
+/// Imports one archive; returns the image names it held. The error says
+/// which file and what ctr said.
+pub async fn import(agent: &Agent, path: &Path) -> Result<Vec<String>, String> {
     let mut cmd = tokio::process::Command::new(&agent.cfg.ctr);
     cmd.arg("--address")
         .arg(&agent.cfg.containerd_socket)
@@ -58,44 +59,61 @@ pub async fn import(agent: &Agent, path: &Path) -> Result<(), String> {
         .map_err(|_| format!("importing {}: timed out after {}s", path.display(), IMPORT_TIMEOUT.as_secs()))?
         .map_err(|e| format!("importing {}: cannot run {}: {e}", path.display(), agent.cfg.ctr.display()))?;
     if out.status.success() {
-        return Ok(());
+        // ctr prints `unpacking <name> (sha256:…)...done` per image.
+        let names = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.strip_prefix("unpacking "))
+            .filter_map(|l| l.split_whitespace().next())
+            .map(str::to_owned)
+            .collect();
+        return Ok(names);
     }
     let err = String::from_utf8_lossy(&out.stderr);
     Err(format!("importing {}: {}", path.display(), err.trim()))
 }
 
-/// One pass: imports what is new or changed. Returns how many imported.
-async fn scan(agent: &Agent, seen: &mut Seen) -> usize {
-    let mut imported = 0;
+/// One pass: imports what is new or changed, adding the names to `pinned`.
+async fn scan(agent: &Agent, seen: &mut Seen, pinned: &mut HashSet<String>) {
     for (path, key) in changed(&agent.cfg.images_dir, seen) {
         let started = std::time::Instant::now();
         match import(agent, &path).await {
-            Ok(()) => {
-                imported += 1;
-                tracing::info!(file = %path.display(), ms = started.elapsed().as_millis(), "air-gap image imported");
+            Ok(names) => {
+                tracing::info!(file = %path.display(), images = ?names, ms = started.elapsed().as_millis(), "air-gap image imported");
+                pinned.extend(names);
             }
             // Not retried until the file changes: a broken archive stays broken.
             Err(e) => tracing::error!(error = %e, "air-gap image not imported"),
         }
         seen.insert(path, key);
     }
-    imported
 }
 
+/// How often image garbage collection looks at the image filesystem.
+const GC_EVERY: Duration = Duration::from_secs(30);
+
 /// Imports what is there once the runtime answers (the caller waits for
-/// this before starting pods), then keeps watching the directory.
+/// this before starting pods), then keeps watching the directory and
+/// collecting image garbage.
 pub async fn initial_then_watch(agent: Agent) -> tokio::task::JoinHandle<()> {
     let mut ready = agent.runtime_ready.subscribe();
     let _ = tokio::time::timeout(Duration::from_secs(60), ready.wait_for(|r| *r)).await;
     let mut seen = Seen::new();
+    let mut pinned = HashSet::new();
     if *agent.runtime_ready.borrow() {
-        scan(&agent, &mut seen).await;
+        scan(&agent, &mut seen, &mut pinned).await;
     }
     tokio::spawn(async move {
+        let mut usage = gc::Usage::default();
+        let mut last_gc = std::time::Instant::now();
         loop {
             tokio::time::sleep(SCAN_EVERY).await;
-            if *agent.runtime_ready.borrow() {
-                scan(&agent, &mut seen).await;
+            if !*agent.runtime_ready.borrow() {
+                continue;
+            }
+            scan(&agent, &mut seen, &mut pinned).await;
+            if last_gc.elapsed() >= GC_EVERY {
+                gc::run_once(&agent, &mut usage, &pinned).await;
+                last_gc = std::time::Instant::now();
             }
         }
     })
@@ -119,5 +137,94 @@ mod tests {
         assert!(changed(dir.path(), &seen).is_empty());
         std::fs::write(&a, b"xy").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(changed(dir.path(), &seen).iter().map(|(p, _)| p.clone()).collect::<Vec<_>>(), [a]);
+    }
+}
+
+/// Image garbage collection as upstream's image GC manager: when the image
+/// filesystem is above `high` percent used, images no container uses are
+/// removed, least recently used first, until it is below `low`. Pinned
+/// images (the sandbox image, and every air-gap image: there is no
+/// registry to pull them back from) are kept.
+pub mod gc {
+    use std::collections::{HashMap, HashSet};
+    use std::time::Instant;
+
+    use crate::Agent;
+    use crate::cri::{api, describe};
+
+    /// When each image was last seen in use (or first seen).
+    #[derive(Default)]
+    pub struct Usage {
+        last_used: HashMap<String, Instant>,
+    }
+
+    /// Percent of the image filesystem in use, from CRI's ImageFsInfo.
+    async fn usage_percent(agent: &Agent) -> Option<(u64, u64)> {
+        let mut is = agent.cri.images.clone();
+        let info = is.image_fs_info(api::ImageFsInfoRequest {}).await.ok()?.into_inner();
+        let fs = info.image_filesystems.first()?;
+        let mount = fs.fs_id.as_ref()?.mountpoint.clone();
+        let (capacity, available) = crate::node::fs_space(std::path::Path::new(&mount))?;
+        Some((capacity.saturating_sub(available), capacity))
+    }
+
+    /// One pass; returns the images removed.
+    pub async fn run_once(agent: &Agent, usage: &mut Usage, pinned: &HashSet<String>) -> Vec<String> {
+        let (high, low) = (agent.cfg.image_gc_high_percent, agent.cfg.image_gc_low_percent);
+        let Some((used, capacity)) = usage_percent(agent).await else {
+            tracing::debug!("image GC: no image filesystem information");
+            return Vec::new();
+        };
+        tracing::debug!(used, capacity, high, low, "image GC");
+        if capacity == 0 {
+            return Vec::new();
+        }
+        let mut is = agent.cri.images.clone();
+        let mut rt = agent.cri.runtime.clone();
+        let Ok(images) = is.list_images(api::ListImagesRequest { filter: None }).await else {
+            return Vec::new();
+        };
+        let Ok(containers) = rt.list_containers(api::ListContainersRequest { filter: None }).await else {
+            return Vec::new();
+        };
+        let in_use: HashSet<String> =
+            containers.into_inner().containers.iter().map(|c| c.image_ref.clone()).collect();
+        let now = Instant::now();
+        let images = images.into_inner().images;
+        for i in &images {
+            let e = usage.last_used.entry(i.id.clone()).or_insert(now);
+            if in_use.contains(&i.id) {
+                *e = now;
+            }
+        }
+        usage.last_used.retain(|id, _| images.iter().any(|i| &i.id == id));
+        if used * 100 < capacity * u64::from(high) {
+            return Vec::new();
+        }
+        let target = capacity * u64::from(low) / 100;
+        let mut to_free = used.saturating_sub(target);
+        let mut candidates: Vec<&api::Image> = images
+            .iter()
+            .filter(|i| !i.pinned && !in_use.contains(&i.id))
+            .filter(|i| !i.repo_tags.iter().any(|t| pinned.contains(t)))
+            .collect();
+        candidates.sort_by_key(|i| usage.last_used.get(&i.id).copied().unwrap_or(now));
+        let mut removed = Vec::new();
+        for i in candidates {
+            if to_free == 0 {
+                break;
+            }
+            let name = i.repo_tags.first().cloned().unwrap_or_else(|| i.id.clone());
+            let spec = api::ImageSpec { image: i.id.clone(), ..Default::default() };
+            match is.remove_image(api::RemoveImageRequest { image: Some(spec) }).await {
+                Ok(_) => {
+                    tracing::info!(image = %name, bytes = i.size, "image garbage-collected");
+                    to_free = to_free.saturating_sub(i.size);
+                    removed.push(name);
+                }
+                Err(e) => tracing::warn!(image = %name, error = %describe(&e), "image garbage collection"),
+            }
+        }
+        removed
     }
 }

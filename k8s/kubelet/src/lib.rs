@@ -65,6 +65,10 @@ pub struct Config {
     pub images_dir: PathBuf,
     /// containerd's `ctr`, which imports them.
     pub ctr: PathBuf,
+    /// Image garbage collection starts above this percent of the image
+    /// filesystem in use and stops below the low mark (upstream: 85, 80).
+    pub image_gc_high_percent: u8,
+    pub image_gc_low_percent: u8,
     /// TLS for the agent endpoint; none serves no endpoint (no logs, exec).
     pub serving: Option<Serving>,
 }

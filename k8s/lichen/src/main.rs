@@ -113,6 +113,13 @@ struct AgentOpts {
     /// containerd's `ctr` (imports the air-gap images).
     #[arg(long, default_value = "ctr")]
     ctr: PathBuf,
+    /// Unused images are removed when the image filesystem is fuller than
+    /// this (percent) ...
+    #[arg(long, default_value_t = 85, value_parser = clap::value_parser!(u8).range(0..=100))]
+    image_gc_high_threshold: u8,
+    /// ... until it is below this.
+    #[arg(long, default_value_t = 80, value_parser = clap::value_parser!(u8).range(0..=100))]
+    image_gc_low_threshold: u8,
 }
 
 /// Where the cluster state lives and how its history is trimmed.
@@ -226,6 +233,8 @@ fn agent_config(
         cluster_domain: o.cluster_domain.clone(),
         images_dir: o.images_dir.clone().unwrap_or_else(|| o.agent_dir.join("images")),
         ctr: o.ctr.clone(),
+        image_gc_high_percent: o.image_gc_high_threshold,
+        image_gc_low_percent: o.image_gc_low_threshold.min(o.image_gc_high_threshold),
         manifests_dir: Some(o.manifests_dir.clone().unwrap_or_else(|| o.agent_dir.join("manifests"))),
         serving,
     }

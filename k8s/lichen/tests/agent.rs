@@ -28,7 +28,7 @@ struct Node {
 }
 
 impl Node {
-    fn start(tag: &str) -> Option<Node> {
+    fn start(tag: &str, extra: &[&str]) -> Option<Node> {
         if let Some(why) = node::missing_prerequisite() {
             eprintln!("agent test skipped: {why}");
             return None;
@@ -64,13 +64,14 @@ impl Node {
             "--node-name".into(),
             NODE.into(),
         ];
+        let args: Vec<String> = args.into_iter().chain(extra.iter().map(|s| (*s).to_owned())).collect();
         let ns_path = netns.path();
         let nsp = ns_path.clone();
         let server = Server::start_node(
             move || {
                 let mut c = std::process::Command::new("nsenter");
                 c.arg(format!("--net={}", nsp.display())).arg("--").arg(common::lichen_bin());
-                c.env("LICHEN_LOG", "info");
+                c.env("LICHEN_LOG", std::env::var("LICHEN_TEST_LOG").unwrap_or_else(|_| "info".into()));
                 c
             },
             &args,
@@ -113,6 +114,24 @@ impl Node {
     }
 }
 
+impl Drop for Node {
+    /// Pods are deleted through the API first, so the agent tears their
+    /// sandboxes down (CNI DEL) before containerd and the namespace go.
+    fn drop(&mut self) {
+        let out = self.kubectl.run(&[
+            "delete",
+            "pods",
+            "--all",
+            "--grace-period=1",
+            "--wait=true",
+            "--timeout=60s",
+        ]);
+        if out.code != 0 {
+            eprintln!("cleanup: deleting pods failed: {}", out.stderr);
+        }
+    }
+}
+
 fn pod(name: &str, body: &str) -> String {
     format!(
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  labels:\n    app: {name}\nspec:\n  nodeName: {NODE}\n{body}"
@@ -121,7 +140,7 @@ fn pod(name: &str, body: &str) -> String {
 
 #[test]
 fn node_registers_and_runs_pods() {
-    let Some(n) = Node::start("pods") else { return };
+    let Some(n) = Node::start("pods", &[]) else { return };
     let k = &n.kubectl;
 
     // The node registers and turns Ready once the CNI config is written.
@@ -266,7 +285,9 @@ fn node_registers_and_runs_pods() {
 /// preStop hooks.
 #[test]
 fn pod_lifecycle_and_failure_states() {
-    let Some(n) = Node::start("life") else { return };
+    // Image GC at 0%: every image nothing uses and nothing pinned goes.
+    let gc = ["--image-gc-high-threshold", "0", "--image-gc-low-threshold", "0"];
+    let Some(n) = Node::start("life", &gc) else { return };
     let k = &n.kubectl;
     n.wait_for("node Ready", Duration::from_secs(60), || {
         n.jsonpath(&["node", NODE], "{.status.conditions[?(@.type==\"Ready\")].status}") == "True"
@@ -389,6 +410,17 @@ fn pod_lifecycle_and_failure_states() {
     n.wait_for("pod noconfig Running", Duration::from_secs(60), || {
         n.jsonpath(&["pod", "noconfig"], "{.status.phase}") == "Running"
     });
+
+    // An image imported behind the agent's back, used by nothing, is
+    // garbage-collected; the air-gap images stay.
+    let unpinned = n.server.path("unpinned.tar");
+    let config = serde_json::json!({"Env": [node::IMAGE_PATH], "Cmd": ["sh"], "Labels": {"unpinned": "1"}});
+    node::build_image_with_config(&unpinned, "docker.io/lichen/unpinned:1", config);
+    n.containerd.borrow().import(&unpinned);
+    n.wait_for("the unused image collected", Duration::from_secs(90), || {
+        !n.containerd.borrow().images().iter().any(|i| i == "docker.io/lichen/unpinned:1")
+    });
+    assert!(n.containerd.borrow().images().iter().any(|i| i == BUSYBOX));
 
     // Deletion runs the preStop hook before the container stops.
     let del = k.run(&["delete", "pod", "ordered", "--wait=true", "--timeout=60s"]);

@@ -224,6 +224,12 @@ pub fn build_pause_image(out_tar: &Path, reference: &str) {
     write_image(out_tar, reference, config);
 }
 
+/// The busybox layer with an image config of the caller's (a distinct
+/// config makes a distinct image ID).
+pub fn build_image_with_config(out_tar: &Path, reference: &str, config: serde_json::Value) {
+    write_image(out_tar, reference, config);
+}
+
 /// The busybox layer, built once per test process.
 struct Layer {
     gzip: Vec<u8>,
@@ -688,6 +694,9 @@ disabled_plugins = [
 [{cri}]
   sandbox_image = {sandbox}
   restrict_oom_score_adj = {restrict_oom}
+  # Pod network namespaces under the state dir (cleaned with it), not in
+  # the machine's /var/run/netns.
+  netns_mounts_under_state_dir = true
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
 
