@@ -25,10 +25,22 @@ struct Node {
     containerd: std::cell::RefCell<Containerd>,
     _netns: Netns,
     _tmp: tempfile::TempDir,
+    /// A standalone `lichen agent` (the server then runs without one).
+    agent: Option<std::process::Child>,
 }
 
 impl Node {
     fn start(tag: &str, extra: &[&str]) -> Option<Node> {
+        Node::start_mode(tag, extra, false)
+    }
+
+    /// A server without agent plus `lichen agent` as a process of its own
+    /// (authenticated by a static token as `system:node:<name>`).
+    fn start_standalone(tag: &str) -> Option<Node> {
+        Node::start_mode(tag, &[], true)
+    }
+
+    fn start_mode(tag: &str, extra: &[&str], standalone: bool) -> Option<Node> {
         if let Some(why) = node::missing_prerequisite() {
             eprintln!("agent test skipped: {why}");
             return None;
@@ -67,16 +79,26 @@ impl Node {
         let args: Vec<String> = args.into_iter().chain(extra.iter().map(|s| (*s).to_owned())).collect();
         let ns_path = netns.path();
         let nsp = ns_path.clone();
-        let server = Server::start_node(
-            move || {
-                let mut c = std::process::Command::new("nsenter");
-                c.arg(format!("--net={}", nsp.display())).arg("--").arg(common::lichen_bin());
-                c.env("LICHEN_LOG", std::env::var("LICHEN_TEST_LOG").unwrap_or_else(|_| "info".into()));
-                c
-            },
-            &args,
-            &ns_path,
-        );
+        let launcher = move || {
+            let mut c = std::process::Command::new("nsenter");
+            c.arg(format!("--net={}", nsp.display())).arg("--").arg(common::lichen_bin());
+            c.env("LICHEN_LOG", std::env::var("LICHEN_TEST_LOG").unwrap_or_else(|_| "info".into()));
+            c
+        };
+        let (server, agent) = if standalone {
+            let tokens = tmp.path().join("tokens.csv");
+            std::fs::write(&tokens, format!("node-token,system:node:{NODE},node-uid,\"system:nodes\"\n")).unwrap();
+            let server_args = vec!["--disable-agent".to_owned(), "--token-file".to_owned(), tokens.display().to_string()];
+            let server = Server::start_node(launcher.clone(), &server_args, &ns_path);
+            let mut cmd = launcher();
+            cmd.args(["agent", "--server", &format!("https://127.0.0.1:{}", server.port), "--token", "node-token"])
+                .arg("--ca-file")
+                .arg(server.data.join("pki/ca.crt"))
+                .args(&args);
+            (server, Some(cmd.spawn().unwrap()))
+        } else {
+            (Server::start_node(launcher, &args, &ns_path), None)
+        };
         let kubectl = server.kubectl()?;
         Some(Node {
             server,
@@ -84,6 +106,7 @@ impl Node {
             containerd: std::cell::RefCell::new(containerd),
             _netns: netns,
             _tmp: tmp,
+            agent,
         })
     }
 
@@ -128,6 +151,10 @@ impl Drop for Node {
         ]);
         if out.code != 0 {
             eprintln!("cleanup: deleting pods failed: {}", out.stderr);
+        }
+        if let Some(mut a) = self.agent.take() {
+            let _ = a.kill();
+            let _ = a.wait();
         }
     }
 }
@@ -429,4 +456,64 @@ fn pod_lifecycle_and_failure_states() {
     for p in ["unhealthy", "badimage", "noconfig"] {
         k.run(&["delete", "pod", p, "--grace-period=1", "--wait=true", "--timeout=60s"]).ok();
     }
+}
+
+/// `make bench`: pod start latency (create → Running as the API reports
+/// it) over 50 pods, and the RSS of a standalone `lichen agent` with 0 and
+/// 50 pods. Ignored by `cargo test`.
+#[test]
+#[ignore]
+fn measure_pod_start_and_agent_rss() {
+    let Some(n) = Node::start_standalone("bench") else { return };
+    let k = &n.kubectl;
+    n.wait_for("node Ready", Duration::from_secs(60), || {
+        n.jsonpath(&["node", NODE], "{.status.conditions[?(@.type==\"Ready\")].status}") == "True"
+    });
+    let pid = n.agent.as_ref().map(std::process::Child::id).unwrap();
+    std::thread::sleep(Duration::from_secs(5));
+    let rss0 = rss_kib(pid);
+    // One watch records when each pod is added and when it turns Running.
+    let (_w, events) = k.spawn(&[
+        "get", "pods", "-w", "--output-watch-events",
+        "-o", "jsonpath={.type} {.object.metadata.name} {.object.status.phase}{\"\\n\"}",
+    ]);
+    let mut yaml = String::new();
+    for i in 0..50 {
+        yaml.push_str(&pod(&format!("p{i}"), "  terminationGracePeriodSeconds: 1\n  containers:\n  - name: c\n    image: docker.io/lichen/busybox:test\n    command: [\"sleep\", \"100000\"]\n"));
+        yaml.push_str("---\n");
+    }
+    let started = std::time::Instant::now();
+    k.run_stdin(&["apply", "-f", "-"], &yaml).ok();
+    let mut added = std::collections::HashMap::new();
+    let mut running = std::collections::HashMap::new();
+    while running.len() < 50 && started.elapsed() < Duration::from_secs(300) {
+        let Ok(line) = events.recv_timeout(Duration::from_secs(5)) else { continue };
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let now = std::time::Instant::now();
+        if f.len() >= 2 {
+            added.entry(f[1].to_owned()).or_insert(now);
+        }
+        if f.len() >= 3 && f[2] == "Running" {
+            running.entry(f[1].to_owned()).or_insert(now);
+        }
+    }
+    assert_eq!(running.len(), 50, "only {} pods reached Running", running.len());
+    let mut lat: Vec<u128> = running.iter().map(|(p, t)| t.duration_since(added[p]).as_millis()).collect();
+    lat.sort_unstable();
+    let all = started.elapsed();
+    std::thread::sleep(Duration::from_secs(5));
+    let rss50 = rss_kib(pid);
+    println!("[agent] pod start latency (create -> Running) over 50 pods: p50 {} ms, p99 {} ms, max {} ms; all 50 Running after {} ms",
+        lat[24], lat[49 * 99 / 100], lat[49], all.as_millis());
+    println!("[agent] standalone agent RSS: {} KiB with 0 pods, {} KiB with 50 pods", rss0, rss50);
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
