@@ -19,6 +19,7 @@ pub mod logs;
 pub mod node;
 pub mod pods;
 pub mod server;
+pub mod spdy;
 pub mod spec;
 
 use std::net::IpAddr;
