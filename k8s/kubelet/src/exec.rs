@@ -1,12 +1,10 @@
 //! `kubectl exec` and `attach` on the node. kubectl (through the API
 //! server's relay) speaks the WebSocket remote-command protocol
 //! (`v5.channel.k8s.io`, or v4); the agent asks CRI for a streaming URL
-//! and bridges the messages to containerd's streaming server, which
-//! speaks the same channel framing (`v4.channel.k8s.io`).
-//!
-//! Known limit: v4 has no "stdin closed" message, so the v5 CLOSE from
-//! kubectl (`echo x | kubectl exec -i … cat`, `kubectl cp` into a pod)
-//! cannot reach the process until the agent talks SPDY to containerd.
+//! and talks SPDY (`v4.channel.k8s.io`) to containerd's streaming server:
+//! one stream per channel, so the v5 "stdin closed" message becomes a FIN
+//! on the stdin stream (`kubectl cp` into a pod, `echo x | kubectl exec -i`).
+//! containerd 1.6 knows no v5 and its WebSocket v4 cannot close stdin.
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
@@ -14,14 +12,15 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
-use tokio_tungstenite::tungstenite::{ClientRequestBuilder, Message};
 
 use crate::Agent;
 use crate::cri::{api, describe};
 use crate::server::{Body, status};
+use crate::spdy;
 
 pub const V5: &str = "v5.channel.k8s.io";
 pub const V4: &str = "v4.channel.k8s.io";
@@ -144,7 +143,7 @@ pub async fn handle(
     tokio::spawn(async move {
         let Ok(upgraded) = upgrade.await else { return };
         let client = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
-        if let Err(e) = bridge(client, &url).await {
+        if let Err(e) = bridge(client, &url, &opts).await {
             tracing::debug!(error = %e, "exec stream ended");
         }
     });
@@ -162,42 +161,90 @@ pub async fn handle(
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
-/// Relays channel messages between kubectl and containerd until either
-/// side closes; containerd's close (after its error-channel Status) ends
-/// kubectl's stream with a normal close.
-async fn bridge<S>(client: WebSocketStream<S>, url: &str) -> Result<(), Error>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    let ws_url = url.replacen("http://", "ws://", 1);
-    let uri: hyper::Uri = ws_url.parse()?;
+const CH_STDIN: u8 = 0;
+const CH_STDOUT: u8 = 1;
+const CH_STDERR: u8 = 2;
+const CH_ERROR: u8 = 3;
+const CH_RESIZE: u8 = 4;
+
+/// Opens the SPDY session to containerd's streaming URL.
+async fn dial_runtime(url: &str) -> Result<spdy::Connection, Error> {
+    let uri: hyper::Uri = url.parse()?;
     let host = uri.host().unwrap_or("127.0.0.1").to_owned();
     let port = uri.port_u16().unwrap_or(80);
     let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
-    let request = ClientRequestBuilder::new(uri).with_sub_protocol(V4);
-    let (runtime, _) = tokio_tungstenite::client_async(request, tcp).await?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
+    tokio::spawn(async move {
+        let _ = conn.with_upgrades().await;
+    });
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_owned();
+    let req = hyper::Request::post(path)
+        .header("host", format!("{host}:{port}"))
+        .header("connection", "Upgrade")
+        .header("upgrade", "SPDY/3.1")
+        .header("x-stream-protocol-version", V4)
+        .body(http_body_util::Empty::<Bytes>::new())?;
+    let mut resp = sender.send_request(req).await?;
+    if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+        return Err(format!("the runtime's streaming server answered {}", resp.status()).into());
+    }
+    let upgraded = hyper::upgrade::on(&mut resp).await?;
+    Ok(spdy::Connection::new(TokioIo::new(upgraded), spdy::Role::Client)?)
+}
+
+/// Relays kubectl's channel messages to one SPDY stream per channel and
+/// back; when the process's output ends, the runtime's verdict (a Status)
+/// goes on the error channel and the WebSocket closes normally.
+async fn bridge<S>(client: WebSocketStream<S>, url: &str, opts: &Options) -> Result<(), Error>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let conn = dial_runtime(url).await?;
+    let open = |kind: &str| {
+        let headers = spdy::Headers::new().with("streamtype", kind);
+        conn.open_stream(headers, spdy::OpenOptions::new().wait_reply(false))
+    };
+    let mut error = open("error").await?;
+    error.close_write()?;
+    let stdin = if opts.stdin { Some(open("stdin").await?) } else { None };
+    let stdout = if opts.stdout { Some(open("stdout").await?) } else { None };
+    let stderr = if opts.stderr && !opts.tty { Some(open("stderr").await?) } else { None };
+    let resize = if opts.tty { Some(open("resize").await?) } else { None };
+
     let (mut to_client, mut from_client) = client.split();
-    let (mut to_runtime, mut from_runtime) = runtime.split();
-    let upstream = async {
-        while let Some(msg) = from_client.next().await {
-            match msg? {
-                Message::Binary(b) if b.first() == Some(&CLOSE_CHANNEL) => {
-                    // v5 "stdin closed": v4 cannot say it (see the module doc).
+    let (out_tx, mut out_rx) = tokio::sync::mpsc::channel::<(u8, Bytes)>(16);
+    let pump = |stream: Option<spdy::Stream>, channel: u8| {
+        let tx = out_tx.clone();
+        async move {
+            let Some(mut s) = stream else { return };
+            while let Ok(Some(chunk)) = s.read().await {
+                let mut msg = Vec::with_capacity(chunk.len() + 1);
+                msg.push(channel);
+                msg.extend_from_slice(&chunk);
+                if tx.send((channel, Bytes::from(msg))).await.is_err() {
+                    return;
                 }
-                Message::Binary(b) => to_runtime.send(Message::Binary(b)).await?,
-                Message::Close(_) => break,
-                _ => {}
             }
         }
-        let _ = to_runtime.close().await;
-        Ok::<(), Error>(())
     };
-    let downstream = async {
-        while let Some(msg) = from_runtime.next().await {
-            match msg? {
-                m @ Message::Binary(_) => to_client.send(m).await?,
-                Message::Close(_) => break,
-                _ => {}
+    let outputs = async {
+        tokio::join!(pump(stdout, CH_STDOUT), pump(stderr, CH_STDERR));
+        let mut verdict = Vec::new();
+        while let Ok(Some(chunk)) = error.read().await {
+            verdict.extend_from_slice(&chunk);
+        }
+        if verdict.is_empty() {
+            verdict = br#"{"metadata":{},"status":"Success"}"#.to_vec();
+        }
+        let mut msg = vec![CH_ERROR];
+        msg.extend_from_slice(&verdict);
+        let _ = out_tx.send((CH_ERROR, Bytes::from(msg))).await;
+    };
+    let writer = async {
+        while let Some((channel, msg)) = out_rx.recv().await {
+            to_client.send(Message::Binary(msg)).await?;
+            if channel == CH_ERROR {
+                break;
             }
         }
         let frame = CloseFrame { code: CloseCode::Normal, reason: "".into() };
@@ -205,11 +252,49 @@ where
         let _ = to_client.close().await;
         Ok::<(), Error>(())
     };
-    tokio::select! {
-        r = downstream => r,
-        r = upstream => {
-            r?;
-            Ok(())
+    let reader = async {
+        while let Some(msg) = from_client.next().await {
+            let Message::Binary(b) = msg? else { continue };
+            let Some((&channel, payload)) = b.split_first() else { continue };
+            match channel {
+                CH_STDIN => {
+                    if let Some(s) = &stdin {
+                        s.write(payload).await?;
+                    }
+                }
+                CH_RESIZE => {
+                    if let Some(s) = &resize {
+                        s.write(payload).await?;
+                    }
+                }
+                CLOSE_CHANNEL if payload.first() == Some(&CH_STDIN) => {
+                    if let Some(s) = &stdin {
+                        s.close_write()?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        // kubectl went away: end the process's input.
+        if let Some(s) = &stdin {
+            let _ = s.close_write();
+        }
+        Ok::<(), Error>(())
+    };
+    let main = async { tokio::join!(outputs, writer).1 };
+    tokio::pin!(main);
+    tokio::pin!(reader);
+    let mut reader_done = false;
+    loop {
+        tokio::select! {
+            w = &mut main => {
+                // Give kubectl a moment to answer the close, then let go.
+                if !reader_done {
+                    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), &mut reader).await;
+                }
+                return w;
+            }
+            _ = &mut reader, if !reader_done => reader_done = true,
         }
     }
 }

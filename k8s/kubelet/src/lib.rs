@@ -18,6 +18,7 @@ pub mod images;
 pub mod logs;
 pub mod node;
 pub mod pods;
+pub mod portforward;
 pub mod server;
 pub mod spdy;
 pub mod spec;

@@ -122,6 +122,7 @@ async fn route(agent: Agent, allowed: bool, req: Request<Incoming>) -> Response<
         ["attach", ns, pod, container] => {
             crate::exec::handle(agent, true, ns, pod, container, &query, req).await
         }
+        ["portForward", ns, pod] => crate::portforward::handle(agent, ns, pod, req).await,
         _ => status(404, "NotFound", &format!("no handler for {path}")),
     }
 }

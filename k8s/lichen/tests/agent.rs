@@ -87,14 +87,22 @@ impl Node {
         };
         let (server, agent) = if standalone {
             let tokens = tmp.path().join("tokens.csv");
-            std::fs::write(&tokens, format!("node-token,system:node:{NODE},node-uid,\"system:nodes\"\n")).unwrap();
-            let server_args = vec!["--disable-agent".to_owned(), "--token-file".to_owned(), tokens.display().to_string()];
+            std::fs::write(&tokens, format!("node-token,system:node:{NODE},node-uid,\"system:nodes\"\n"))
+                .unwrap();
+            let server_args =
+                vec!["--disable-agent".to_owned(), "--token-file".to_owned(), tokens.display().to_string()];
             let server = Server::start_node(launcher.clone(), &server_args, &ns_path);
             let mut cmd = launcher();
-            cmd.args(["agent", "--server", &format!("https://127.0.0.1:{}", server.port), "--token", "node-token"])
-                .arg("--ca-file")
-                .arg(server.data.join("pki/ca.crt"))
-                .args(&args);
+            cmd.args([
+                "agent",
+                "--server",
+                &format!("https://127.0.0.1:{}", server.port),
+                "--token",
+                "node-token",
+            ])
+            .arg("--ca-file")
+            .arg(server.data.join("pki/ca.crt"))
+            .args(&args);
             (server, Some(cmd.spawn().unwrap()))
         } else {
             (Server::start_node(launcher, &args, &ns_path), None)
@@ -250,6 +258,26 @@ fn node_registers_and_runs_pods() {
     let cp = k.run(&["cp", "web:/var/www/index.html", copied.to_str().unwrap()]);
     assert_eq!(cp.code, 0, "{}", cp.stderr);
     assert_eq!(std::fs::read_to_string(&copied).unwrap(), node::INDEX_HTML);
+    // stdin reaches the process and its end is seen (the v5 CLOSE becomes
+    // a FIN towards containerd): `exec -i` with piped input, and cp into
+    // the pod, which is `tar xf -` fed on stdin.
+    assert_eq!(k.run_stdin(&["exec", "-i", "web", "--", "cat"], "piped\nlines\n").ok(), "piped\nlines\n");
+    let upload = n.server.write("upload.txt", "uploaded through tar\n");
+    let cp = k.run(&["cp", upload.to_str().unwrap(), "web:/tmp/upload.txt"]);
+    assert_eq!(cp.code, 0, "{}", cp.stderr);
+    assert_eq!(k.run(&["exec", "web", "--", "cat", "/tmp/upload.txt"]).ok(), "uploaded through tar\n");
+    // attach to a container: its output stream arrives.
+    let (mut att, out) = k.spawn(&["attach", "web"]);
+    k.run(&["exec", "web", "--", "sh", "-c", "echo attached-line > /proc/1/fd/1"]).ok();
+    let mut seen = String::new();
+    while let Ok(line) = out.recv_timeout(Duration::from_secs(10)) {
+        seen.push_str(&line);
+        if line.contains("attached-line") {
+            break;
+        }
+    }
+    att.stop();
+    assert!(seen.contains("attached-line"), "{seen}");
 
     // A static pod from the manifest directory runs without the API and
     // shows as a mirror pod; deleting the mirror does not stop it.
@@ -280,6 +308,30 @@ fn node_registers_and_runs_pods() {
     n.wait_for("the mirror gone with its file", Duration::from_secs(60), || {
         k.run(&["get", "pod", &mirror]).code == 1
     });
+
+    // A port nothing listens on: the connection fails with the agent's
+    // message and kubectl 1.37 ends with "lost connection to pod".
+    // (busybox wget's -T crashes the static build: no timeout flag.)
+    let (mut bad, lines) = k.spawn(&["port-forward", "pod/web", "18081:9999"]);
+    let started = lines.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
+    assert!(started.contains("Forwarding from 127.0.0.1:18081"), "{started}");
+    let mut wget = n._netns.command("/bin/busybox");
+    wget.args(["wget", "-qO-", "http://127.0.0.1:18081/"]);
+    assert_ne!(node::run(wget, Duration::from_secs(30)).code, 0);
+    assert_eq!(bad.wait_for_exit(Duration::from_secs(10)), Some(1));
+    let errs = bad.stop();
+    assert!(errs.contains("error forwarding port 9999"), "{errs}");
+    // port-forward: kubectl's SPDY-in-WebSocket tunnel, through the API
+    // server to the agent and into the pod's network namespace.
+    let (mut pf, lines) = k.spawn(&["port-forward", "pod/web", "18080:8080"]);
+    let ready = lines.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
+    assert!(ready.contains("Forwarding from 127.0.0.1:18080"), "{ready} / {}", pf.stop());
+    for _ in 0..3 {
+        let mut wget = n._netns.command("/bin/busybox");
+        wget.args(["wget", "-qO-", "http://127.0.0.1:18080/index.html"]);
+        assert_eq!(node::run_ok(wget), node::INDEX_HTML);
+    }
+    pf.stop();
 
     // containerd down: the node turns NotReady with the reason; back up:
     // Ready again, and the pod kept running all along (same container).
@@ -474,8 +526,12 @@ fn measure_pod_start_and_agent_rss() {
     let rss0 = rss_kib(pid);
     // One watch records when each pod is added and when it turns Running.
     let (_w, events) = k.spawn(&[
-        "get", "pods", "-w", "--output-watch-events",
-        "-o", "jsonpath={.type} {.object.metadata.name} {.object.status.phase}{\"\\n\"}",
+        "get",
+        "pods",
+        "-w",
+        "--output-watch-events",
+        "-o",
+        "jsonpath={.type} {.object.metadata.name} {.object.status.phase}{\"\\n\"}",
     ]);
     let mut yaml = String::new();
     for i in 0..50 {
@@ -503,8 +559,13 @@ fn measure_pod_start_and_agent_rss() {
     let all = started.elapsed();
     std::thread::sleep(Duration::from_secs(5));
     let rss50 = rss_kib(pid);
-    println!("[agent] pod start latency (create -> Running) over 50 pods: p50 {} ms, p99 {} ms, max {} ms; all 50 Running after {} ms",
-        lat[24], lat[49 * 99 / 100], lat[49], all.as_millis());
+    println!(
+        "[agent] pod start latency (create -> Running) over 50 pods: p50 {} ms, p99 {} ms, max {} ms; all 50 Running after {} ms",
+        lat[24],
+        lat[49 * 99 / 100],
+        lat[49],
+        all.as_millis()
+    );
     println!("[agent] standalone agent RSS: {} KiB with 0 pods, {} KiB with 50 pods", rss0, rss50);
 }
 
