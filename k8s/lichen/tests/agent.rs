@@ -419,7 +419,7 @@ fn pod_lifecycle_and_failure_states() {
         r#"  containers:
   - name: app
     image: docker.io/lichen/busybox:test
-    command: ["sleep", "100000"]
+    command: ["sh", "-c", "echo run $(date +%s%N); sleep 100000"]
     livenessProbe:
       tcpSocket: {port: 9999}
       periodSeconds: 1
@@ -444,6 +444,14 @@ fn pod_lifecycle_and_failure_states() {
 "#,
     ));
 
+    n.apply(&pod(
+        "nomount",
+        "  containers:\n  - name: app\n    image: docker.io/lichen/busybox:test\n    command: [\"sleep\", \"100000\"]\n    volumeMounts: [{name: data, mountPath: /data}]\n  volumes:\n  - name: data\n    hostPath: {path: /nonexistent/dir, type: Directory}\n",
+    ));
+    n.apply(&pod(
+        "nocommand",
+        "  containers:\n  - name: app\n    image: docker.io/lichen/busybox:test\n    command: [\"/no/such/binary\"]\n",
+    ));
     n.wait_for("pod ordered Running", Duration::from_secs(90), || {
         n.jsonpath(&["pod", "ordered"], "{.status.phase}") == "Running"
     });
@@ -467,6 +475,30 @@ fn pod_lifecycle_and_failure_states() {
     let events =
         k.run(&["get", "events", "--field-selector", "involvedObject.name=unhealthy"]).ok().to_owned();
     assert!(events.contains("Liveness probe failed: dial tcp"), "{events}");
+    // The previous instance's log stays readable.
+    let previous = k.run(&["logs", "unhealthy", "--previous"]);
+    assert!(previous.ok().starts_with("run "), "{}", previous.stdout);
+    assert_ne!(previous.stdout, k.run(&["logs", "unhealthy"]).stdout);
+
+    // Bad input: a hostPath that is not there, a command the runtime
+    // cannot start. Clear reasons, and the other pods are unaffected.
+    n.wait_for("the missing hostPath reported", Duration::from_secs(60), || {
+        n.jsonpath(&["pod", "nomount"], "{.status.containerStatuses[0].state.waiting.message}")
+            .contains("hostPath type check failed: /nonexistent/dir is not a directory")
+    });
+    assert_eq!(
+        n.jsonpath(&["pod", "nomount"], "{.status.containerStatuses[0].state.waiting.reason}"),
+        "ContainerCreating"
+    );
+    n.wait_for("the unstartable command reported", Duration::from_secs(60), || {
+        let reason = n.jsonpath(&["pod", "nocommand"], "{.status.containerStatuses[0].state.waiting.reason}");
+        let last =
+            n.jsonpath(&["pod", "nocommand"], "{.status.containerStatuses[0].lastState.terminated.message}");
+        let now = n.jsonpath(&["pod", "nocommand"], "{.status.containerStatuses[0].state.waiting.message}");
+        matches!(reason.as_str(), "RunContainerError" | "CrashLoopBackOff")
+            && (now.contains("/no/such/binary") || last.contains("/no/such/binary"))
+    });
+    assert_eq!(n.jsonpath(&["pod", "ordered"], "{.status.phase}"), "Running");
 
     n.wait_for("ErrImagePull, then ImagePullBackOff", Duration::from_secs(60), || {
         n.jsonpath(&["pod", "badimage"], "{.status.containerStatuses[0].state.waiting.reason}")
@@ -505,7 +537,7 @@ fn pod_lifecycle_and_failure_states() {
     let del = k.run(&["delete", "pod", "ordered", "--wait=true", "--timeout=60s"]);
     assert_eq!(del.code, 0, "{}", del.stderr);
     assert_eq!(std::fs::read_to_string(hostdir.join("prestop")).unwrap_or_default(), "stopped\n");
-    for p in ["unhealthy", "badimage", "noconfig"] {
+    for p in ["unhealthy", "badimage", "noconfig", "nomount", "nocommand"] {
         k.run(&["delete", "pod", p, "--grace-period=1", "--wait=true", "--timeout=60s"]).ok();
     }
 }
