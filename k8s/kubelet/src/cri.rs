@@ -28,7 +28,9 @@ impl Cri {
         let path = socket.to_path_buf();
         let channel = Endpoint::try_from("http://[::1]:0")?
             .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(120))
+            // Generous: image pulls on slow links and StopContainer with long
+            // grace periods go through the same channel.
+            .timeout(Duration::from_secs(1800))
             .connect_with_connector_lazy(tower::service_fn(move |_: Uri| {
                 let path = path.clone();
                 async move { Ok::<_, std::io::Error>(TokioIo::new(UnixStream::connect(path).await?)) }

@@ -284,17 +284,17 @@ where
     let main = async { tokio::join!(outputs, writer).1 };
     tokio::pin!(main);
     tokio::pin!(reader);
-    let mut reader_done = false;
-    loop {
-        tokio::select! {
-            w = &mut main => {
-                // Give kubectl a moment to answer the close, then let go.
-                if !reader_done {
-                    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), &mut reader).await;
-                }
-                return w;
-            }
-            _ = &mut reader, if !reader_done => reader_done = true,
+    tokio::select! {
+        w = &mut main => {
+            // Give kubectl a moment to answer the close, then let go.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), &mut reader).await;
+            w
+        }
+        _ = &mut reader => {
+            // kubectl is gone: the verdict has nobody to go to. Give the
+            // process a moment to end with its stdin, then let go (the
+            // runtime session closes with the connection).
+            tokio::time::timeout(std::time::Duration::from_secs(5), &mut main).await.unwrap_or(Ok(()))
         }
     }
 }

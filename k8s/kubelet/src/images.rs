@@ -156,6 +156,7 @@ pub mod gc {
     #[derive(Default)]
     pub struct Usage {
         last_used: HashMap<String, Instant>,
+        first_seen: HashMap<String, Instant>,
     }
 
     /// Percent of the image filesystem in use, from CRI's ImageFsInfo.
@@ -192,20 +193,27 @@ pub mod gc {
         let now = Instant::now();
         let images = images.into_inner().images;
         for i in &images {
+            usage.first_seen.entry(i.id.clone()).or_insert(now);
             let e = usage.last_used.entry(i.id.clone()).or_insert(now);
             if in_use.contains(&i.id) {
                 *e = now;
             }
         }
         usage.last_used.retain(|id, _| images.iter().any(|i| &i.id == id));
+        usage.first_seen.retain(|id, _| images.iter().any(|i| &i.id == id));
         if used * 100 < capacity * u64::from(high) {
             return Vec::new();
         }
         let target = capacity * u64::from(low) / 100;
         let mut to_free = used.saturating_sub(target);
+        // Images younger than this are spared (upstream's
+        // --minimum-image-ttl-duration): a pod may be about to start from one
+        // just pulled.
+        let min_age = agent.cfg.image_gc_min_age;
         let mut candidates: Vec<&api::Image> = images
             .iter()
             .filter(|i| !i.pinned && !in_use.contains(&i.id))
+            .filter(|i| usage.first_seen.get(&i.id).is_some_and(|t| now.duration_since(*t) >= min_age))
             .filter(|i| !i.repo_tags.iter().any(|t| pinned.contains(t)))
             .collect();
         candidates.sort_by_key(|i| usage.last_used.get(&i.id).copied().unwrap_or(now));

@@ -71,6 +71,8 @@ pub struct Config {
     /// filesystem in use and stops below the low mark (upstream: 85, 80).
     pub image_gc_high_percent: u8,
     pub image_gc_low_percent: u8,
+    /// Images younger than this are never collected.
+    pub image_gc_min_age: std::time::Duration,
     /// TLS for the agent endpoint; none serves no endpoint (no logs, exec).
     pub serving: Option<Serving>,
 }

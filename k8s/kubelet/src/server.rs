@@ -10,15 +10,15 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, combinators::BoxBody};
-use hyper::body::Incoming;
+use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
+use hyper::body::{Frame, Incoming};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::json;
 use tokio::net::TcpListener;
-use tokio_stream_shim::ReceiverStream;
+use tokio_stream::wrappers::ReceiverStream;
 
 use crate::Agent;
 
@@ -62,11 +62,23 @@ fn allowed(cert: &CertificateDer<'_>) -> bool {
 pub async fn serve(agent: Agent, listener: TcpListener, tls: Arc<rustls::ServerConfig>) {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     loop {
-        let Ok((tcp, peer)) = listener.accept().await else { continue };
+        let (tcp, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                // Out of descriptors and the like: back off instead of spinning.
+                tracing::warn!(error = %e, "agent endpoint: accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                continue;
+            }
+        };
         let acceptor = acceptor.clone();
         let agent = agent.clone();
         tokio::spawn(async move {
-            let stream = match acceptor.accept(tcp).await {
+            let handshake = tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp));
+            let stream = match handshake
+                .await
+                .unwrap_or_else(|_| Err(std::io::Error::other("TLS handshake timed out")))
+            {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::debug!(%peer, error = %e, "agent endpoint: TLS handshake failed");
@@ -137,31 +149,8 @@ async fn container_logs(agent: Agent, ns: &str, pod: &str, container: &str, quer
         Err(e) => return status(e.code, e.reason, &e.message),
     };
     let rx = crate::logs::stream(agent, path, id, opts);
-    let mut r = Response::new(BodyExt::boxed(ReceiverStream(rx)));
+    let frames = tokio_stream::StreamExt::map(ReceiverStream::new(rx), |b| Ok(Frame::data(b)));
+    let mut r = Response::new(BodyExt::boxed(StreamBody::new(frames)));
     r.headers_mut().insert("content-type", hyper::header::HeaderValue::from_static("text/plain"));
     r
-}
-
-/// A `Stream` of body frames over an mpsc receiver (what
-/// `tokio_stream::wrappers::ReceiverStream` does, without the crate).
-mod tokio_stream_shim {
-    use std::pin::Pin;
-    use std::task::{Context, Poll};
-
-    use bytes::Bytes;
-    use hyper::body::Frame;
-    use tokio::sync::mpsc;
-
-    pub struct ReceiverStream(pub mpsc::Receiver<Bytes>);
-
-    impl http_body::Body for ReceiverStream {
-        type Data = Bytes;
-        type Error = std::convert::Infallible;
-        fn poll_frame(
-            mut self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-            self.0.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b))))
-        }
-    }
 }

@@ -120,6 +120,9 @@ struct AgentOpts {
     /// ... until it is below this.
     #[arg(long, default_value_t = 80, value_parser = clap::value_parser!(u8).range(0..=100))]
     image_gc_low_threshold: u8,
+    /// Seconds an image is kept at least, used or not.
+    #[arg(long, default_value_t = 120)]
+    image_gc_min_age: u64,
 }
 
 /// Where the cluster state lives and how its history is trimmed.
@@ -235,6 +238,7 @@ fn agent_config(
         ctr: o.ctr.clone(),
         image_gc_high_percent: o.image_gc_high_threshold,
         image_gc_low_percent: o.image_gc_low_threshold.min(o.image_gc_high_threshold),
+        image_gc_min_age: std::time::Duration::from_secs(o.image_gc_min_age),
         manifests_dir: Some(o.manifests_dir.clone().unwrap_or_else(|| o.agent_dir.join("manifests"))),
         serving,
     }

@@ -365,7 +365,7 @@ fn node_registers_and_runs_pods() {
 #[test]
 fn pod_lifecycle_and_failure_states() {
     // Image GC at 0%: every image nothing uses and nothing pinned goes.
-    let gc = ["--image-gc-high-threshold", "0", "--image-gc-low-threshold", "0"];
+    let gc = ["--image-gc-high-threshold", "0", "--image-gc-low-threshold", "0", "--image-gc-min-age", "0"];
     let Some(n) = Node::start("life", &gc) else { return };
     let k = &n.kubectl;
     n.wait_for("node Ready", Duration::from_secs(60), || {

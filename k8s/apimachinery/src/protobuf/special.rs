@@ -116,55 +116,7 @@ fn in_range(secs: i64) -> Result<i64, Problem> {
 #[allow(dead_code, reason = "see Ty::Duration")]
 pub(crate) fn duration(msg: &[u8]) -> Result<Value, Problem> {
     let f = fields(msg)?;
-    Ok(Value::String(go_duration(varint(get(&f, 1))?.cast_signed())))
-}
-
-/// Go's `time.Duration.String`: `1h2m3.5s`, `1.5ms`, `0s`.
-pub(crate) fn go_duration(d: i64) -> String {
-    let neg = d < 0;
-    let mut u = d.unsigned_abs();
-    let mut out = String::new();
-    if u < 1_000_000_000 {
-        let (prec, unit) = match u {
-            0 => return "0s".into(),
-            1..1_000 => (0, "ns"),
-            1_000..1_000_000 => (3, "µs"),
-            _ => (6, "ms"),
-        };
-        let (frac, whole) = fraction(u, prec);
-        out = format!("{whole}{frac}{unit}");
-    } else {
-        let (frac, whole) = fraction(u, 9);
-        u = whole;
-        let secs = u % 60;
-        u /= 60;
-        if u > 0 {
-            let mins = u % 60;
-            u /= 60;
-            if u > 0 {
-                out.push_str(&format!("{u}h"));
-            }
-            out.push_str(&format!("{mins}m"));
-        }
-        out.push_str(&format!("{secs}{frac}s"));
-    }
-    if neg { format!("-{out}") } else { out }
-}
-
-/// Go's `fmtFrac`: `.5` for the last `prec` digits of `v` (trailing zeros
-/// and an all-zero fraction dropped), and `v` without them.
-fn fraction(mut v: u64, prec: u32) -> (String, u64) {
-    let mut digits = String::new();
-    let mut printed = false;
-    for _ in 0..prec {
-        let digit = v % 10;
-        printed |= digit != 0;
-        if printed {
-            digits.insert(0, char::from(b'0' + u8::try_from(digit).unwrap_or(0)));
-        }
-        v /= 10;
-    }
-    if printed { (format!(".{digits}"), v) } else { (String::new(), v) }
+    Ok(Value::String(crate::gofmt::duration(varint(get(&f, 1))?.cast_signed())))
 }
 
 /// Standard base64 with padding, as Go's `encoding/json` writes `[]byte`.
@@ -248,7 +200,7 @@ mod tests {
             (-2_000_000_000, "-2s"),
             (i64::MIN, "-2562047h47m16.854775808s"),
         ] {
-            assert_eq!(go_duration(nanos), want, "{nanos}");
+            assert_eq!(crate::gofmt::duration(nanos), want, "{nanos}");
         }
     }
 

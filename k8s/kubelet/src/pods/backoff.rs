@@ -22,6 +22,15 @@ impl Backoff {
         }
     }
 
+    /// Whether the item's last recorded event is less than its delay ago
+    /// (upstream's `IsInBackOffSinceUpdate`, used for image pulls).
+    pub fn in_backoff_since_update(&self, key: &str, now: Instant) -> bool {
+        match self.items.get(key) {
+            Some((delay, last)) if !expired(now, *last) => now.saturating_duration_since(*last) < *delay,
+            _ => false,
+        }
+    }
+
     /// Records an event at `at`: the first (or first after expiry) starts at
     /// 10 s, each further one doubles the delay up to 5 min.
     pub fn next(&mut self, key: &str, at: Instant) {
@@ -50,16 +59,9 @@ fn expired(at: Instant, last: Instant) -> bool {
     at.checked_duration_since(last).is_some_and(|d| d > MAX * 2)
 }
 
-/// Go's `time.Duration.String()` for whole seconds: `10s`, `1m20s`, `5m0s`.
+/// Go's `time.Duration.String()`: `10s`, `1m20s`, `5m0s`.
 pub fn go_duration(d: Duration) -> String {
-    let s = d.as_secs();
-    if s >= 3600 {
-        format!("{}h{}m{}s", s / 3600, s % 3600 / 60, s % 60)
-    } else if s >= 60 {
-        format!("{}m{}s", s / 60, s % 60)
-    } else {
-        format!("{s}s")
-    }
+    lichen_apimachinery::gofmt::duration(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

@@ -71,9 +71,13 @@ fn labels(pod: &Pod) -> HashMap<String, String> {
 
 /// The pod's hostname: `spec.hostname` or the pod name, at most 63 bytes.
 pub fn hostname(pod: &Pod) -> String {
-    let mut h = pod.spec.hostname.clone().unwrap_or_else(|| pod.metadata.name.clone());
-    h.truncate(63);
-    h.trim_end_matches(['-', '.']).to_owned()
+    let h = pod.spec.hostname.clone().unwrap_or_else(|| pod.metadata.name.clone());
+    // At most 63 bytes, cut on a character boundary.
+    let mut end = h.len().min(63);
+    while !h.is_char_boundary(end) {
+        end -= 1;
+    }
+    h[..end].trim_end_matches(['-', '.']).to_owned()
 }
 
 fn dns_config(agent: &Agent, pod: &Pod) -> Option<api::DnsConfig> {
@@ -212,6 +216,15 @@ fn mounts(c: &Container, m: &Mounts<'_>) -> Result<Vec<api::Mount>, String> {
                 std::fs::create_dir_all(&host)
                     .map_err(|e| format!("cannot create subPath {}: {e}", host.display()))?;
             }
+            // A container can plant symlinks in a shared volume: the resolved
+            // path must still be inside the volume (upstream's subPath CVE).
+            // The check and the mount are not atomic; see ARCHITECTURE.md.
+            let real = std::fs::canonicalize(&host).map_err(|e| format!("subPath {sub:?}: {e}"))?;
+            let root = std::fs::canonicalize(base).map_err(|e| format!("volume {:?}: {e}", vm.name))?;
+            if !real.starts_with(&root) {
+                return Err(format!("subPath {sub:?} of volume {:?} resolves outside the volume", vm.name));
+            }
+            host = real;
         }
         out.push(api::Mount {
             container_path: vm.mount_path.clone(),

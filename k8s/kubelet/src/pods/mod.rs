@@ -155,11 +155,11 @@ pub async fn run(agent: Agent) {
                 continue;
             }
             let uid = uid_of(item);
+            // Seen even when unreadable: a pod the agent cannot parse now is
+            // not a pod to kill.
+            seen.insert(uid.clone());
             match parse_pod(item) {
-                Ok(p) => {
-                    seen.insert(uid.clone());
-                    agent.pods.update(&agent, &uid, Some(p), Source::Api);
-                }
+                Ok(p) => agent.pods.update(&agent, &uid, Some(p), Source::Api),
                 Err(e) => tracing::error!(uid = %uid, error = %e, "unreadable pod"),
             }
         }

@@ -145,10 +145,10 @@ pub fn phase(pod: &Pod, init_done: bool, init_failed: bool, statuses: &[Value]) 
         return "Running";
     }
     if stopped > 0 && stopped == statuses.len() {
-        if succeeded == statuses.len() {
-            return "Succeeded";
-        }
+        // Upstream's order: Always restarts whatever the exit codes.
         return match pod.spec.restart_policy() {
+            "Always" => "Running",
+            _ if succeeded == statuses.len() => "Succeeded",
             "Never" => "Failed",
             _ => "Running",
         };
@@ -353,10 +353,13 @@ mod tests {
         let p = pod("Always");
         assert_eq!(status(&p, &rt(vec![]), &views)["phase"], "Pending");
         assert_eq!(status(&p, &rt(vec![inst("a", 0, 1, 0), inst("b", 0, 1, 0)]), &views)["phase"], "Running");
-        assert_eq!(
-            status(&p, &rt(vec![inst("a", 0, 2, 0), inst("b", 0, 2, 0)]), &views)["phase"],
-            "Succeeded"
-        );
+        // Always restarts even containers that exited 0: still Running.
+        assert_eq!(status(&p, &rt(vec![inst("a", 0, 2, 0), inst("b", 0, 2, 0)]), &views)["phase"], "Running");
+        let on_failure = pod("OnFailure");
+        let done = rt(vec![inst("a", 0, 2, 0), inst("b", 0, 2, 0)]);
+        assert_eq!(status(&on_failure, &done, &views)["phase"], "Succeeded");
+        let one_failed = rt(vec![inst("a", 0, 2, 1), inst("b", 0, 2, 0)]);
+        assert_eq!(status(&on_failure, &one_failed, &views)["phase"], "Running");
         assert_eq!(status(&p, &rt(vec![inst("a", 0, 2, 1), inst("b", 0, 2, 0)]), &views)["phase"], "Running");
         let never = pod("Never");
         assert_eq!(

@@ -25,6 +25,19 @@ pub fn pod_dir(root: &Path, uid: &str) -> PathBuf {
     root.join("pods").join(uid)
 }
 
+/// Whether `s` is a DNS-1123 label (lowercase alphanumerics and '-', at
+/// most 63, alphanumeric at both ends). Host paths are built from volume
+/// and container names, so nothing else may pass (the API server does not
+/// validate pod specs yet).
+pub fn is_dns_label(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
 /// Makes every volume of the pod ready; returns the host path of each by
 /// name. The error is the message users see (upstream's FailedMount text).
 pub async fn prepare(
@@ -36,6 +49,9 @@ pub async fn prepare(
     let base = pod_dir(root, &pod.metadata.uid).join("volumes");
     let mut out = HashMap::new();
     for v in &pod.spec.volumes {
+        if !is_dns_label(&v.name) {
+            return Err(format!("volume name {:?} is not a DNS-1123 label", v.name));
+        }
         let fail = |e: String| format!("MountVolume.SetUp failed for volume \"{}\" : {e}", v.name);
         let path = prepare_one(&base, pod, v, lookup, pod_ips).await.map_err(fail)?;
         out.insert(v.name.clone(), path);
@@ -393,6 +409,16 @@ mod tests {
         assert_eq!(std::fs::read_to_string(dir.join("c/d")).unwrap_or_default(), "4");
         assert!(!dir.join("b").exists());
         assert!(!dir.join(&first).exists(), "old generation removed");
+    }
+
+    #[test]
+    fn names_must_be_labels() {
+        for good in ["a", "web-1", "x0"] {
+            assert!(is_dns_label(good), "{good}");
+        }
+        for bad in ["", "/etc", "../x", "A", "a/b", "-a", "a-", &"a".repeat(64)] {
+            assert!(!is_dns_label(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -47,8 +47,6 @@ pub struct Worker {
     last_status: Value,
     /// The volume error last reported (one FailedMount event per change).
     mount_error: Option<String>,
-    /// Container ids already announced with a Started event.
-    announced: std::collections::HashSet<String>,
 }
 
 impl Worker {
@@ -65,7 +63,6 @@ impl Worker {
             torn_down: false,
             last_status: Value::Null,
             mount_error: None,
-            announced: Default::default(),
         }
     }
 
@@ -130,7 +127,10 @@ impl Worker {
 
     /// One pass over a live pod; returns when to look again.
     async fn sync(&mut self, pod: &Pod) -> Duration {
-        let terminal = matches!(pod.status["phase"].as_str(), Some("Succeeded" | "Failed"));
+        let is_terminal = |st: &Value| matches!(st["phase"].as_str(), Some("Succeeded" | "Failed"));
+        // Our own last verdict counts too: a static pod has no API status,
+        // and a status write may have failed.
+        let terminal = is_terminal(&pod.status) || is_terminal(&self.last_status) || self.torn_down;
         if terminal {
             if !self.torn_down {
                 self.kill(pod, pod.spec.grace_period()).await;
@@ -170,6 +170,8 @@ impl Worker {
         let Some(sandbox) = rt.sandbox.clone() else { return RESYNC };
         let host_ip = self.agent.cfg.node_ip.to_string();
         let pod_ips = if pod.spec.host_network { vec![host_ip.clone()] } else { sandbox.ips.clone() };
+        // hostNetwork sandboxes have no IP of their own: probes go to the node's.
+        let probe_ip = pod_ips.first().cloned().unwrap_or_default();
         let mut lookup = Lookup::new(&self.agent, &pod.metadata.namespace);
         let volumes = match volumes::prepare(&self.agent.cfg.root_dir, pod, &mut lookup, &pod_ips).await {
             Ok(v) => v,
@@ -199,7 +201,10 @@ impl Worker {
             lookup,
         };
 
-        // Init containers, in order; sidecars keep running.
+        // Init containers, in order; sidecars keep running. Once a regular
+        // container has started, the pod is initialized for good: a sidecar
+        // that stops is restarted without holding the others back.
+        let started_before = pod.spec.containers.iter().any(|c| rt.latest(&c.name).is_some());
         let mut init_done = true;
         let mut init_failed = false;
         for c in &pod.spec.init_containers {
@@ -207,23 +212,36 @@ impl Worker {
             if c.is_sidecar() {
                 match latest {
                     Some(i) if i.running() => {
-                        self.probe(pod, c, i, &sandbox.ip).await;
-                        if !self.views.get(&c.name).is_some_and(|v| v.started) {
+                        self.probe(pod, c, i, &probe_ip).await;
+                        if !started_before && !self.views.get(&c.name).is_some_and(|v| v.started) {
                             init_done = false;
                             break;
                         }
                         continue;
                     }
                     _ => {
-                        self.restart_or_start(&mut ctx, c, "sidecar", latest, true).await;
+                        let exited = latest.is_some_and(Instance::exited);
+                        self.restart_or_start(&mut ctx, c, "sidecar", latest, exited).await;
+                        if started_before {
+                            continue;
+                        }
                         init_done = false;
                         break;
                     }
                 }
             }
+            if started_before {
+                continue;
+            }
             match latest {
                 Some(i) if i.exited() && i.exit_code == 0 => continue,
-                Some(i) if i.running() || i.created() => {
+                Some(i) if i.created() => {
+                    // Created but never started (the agent restarted in between).
+                    self.start_leftover(c, i).await;
+                    init_done = false;
+                    break;
+                }
+                Some(i) if i.running() => {
                     init_done = false;
                     break;
                 }
@@ -260,7 +278,7 @@ impl Worker {
                             self.stop_container(pod, c, i, pod.spec.grace_period()).await;
                             continue;
                         }
-                        self.probe(pod, c, i, &sandbox.ip).await;
+                        self.probe(pod, c, i, &probe_ip).await;
                     }
                     Some(i) if i.exited() => {
                         let restart = match pod.spec.restart_policy() {
@@ -274,19 +292,7 @@ impl Worker {
                             self.views.entry(c.name.clone()).or_default().waiting = None;
                         }
                     }
-                    Some(i) if i.created() => {
-                        // Created but never started (we crashed in between): start it.
-                        let mut rtc = self.agent.cri.runtime.clone();
-                        if let Err(e) = rtc
-                            .start_container(api::StartContainerRequest { container_id: i.id.clone() })
-                            .await
-                        {
-                            let _ = rtc
-                                .remove_container(api::RemoveContainerRequest { container_id: i.id.clone() })
-                                .await;
-                            tracing::warn!(container = %c.name, error = %describe(&e), "cannot start leftover container");
-                        }
-                    }
+                    Some(i) if i.created() => self.start_leftover(c, i).await,
                     _ => {
                         self.restart_or_start(&mut ctx, c, "regular", latest, false).await;
                     }
@@ -304,6 +310,16 @@ impl Worker {
         }
         self.prune(&rt).await;
         RESYNC
+    }
+
+    /// Starts a container that was created but never started (the agent
+    /// stopped in between); one that will not start is removed and made anew.
+    async fn start_leftover(&self, c: &Container, i: &Instance) {
+        let mut rtc = self.agent.cri.runtime.clone();
+        if let Err(e) = rtc.start_container(api::StartContainerRequest { container_id: i.id.clone() }).await {
+            let _ = rtc.remove_container(api::RemoveContainerRequest { container_id: i.id.clone() }).await;
+            tracing::warn!(container = %c.name, error = %describe(&e), "cannot start leftover container");
+        }
     }
 
     /// Ready/started flags and back-off waiting reasons from the runtime view.
@@ -473,6 +489,10 @@ impl Worker {
         kind: &'static str,
         attempt: u32,
     ) -> Result<(), (String, String)> {
+        if !volumes::is_dns_label(&c.name) {
+            let msg = format!("container name {:?} is not a DNS-1123 label", c.name);
+            return Err(("CreateContainerConfigError".to_owned(), msg));
+        }
         self.ensure_image(ctx.pod, c).await?;
         let env = env::build(ctx.pod, c, &mut ctx.lookup, ctx.pod_ips, ctx.host_ip)
             .await
@@ -513,7 +533,6 @@ impl Worker {
             return Err(("RunContainerError".to_owned(), msg));
         }
         self.event(ctx.pod, Some(&c.name), false, "Started", format!("Started container {}", c.name));
-        self.announced.insert(id.clone());
         if let Some(h) = c.lifecycle.as_ref().and_then(|l| l.post_start.as_ref())
             && let Err(e) = self
                 .handler(
@@ -782,7 +801,7 @@ impl Worker {
             }
             self.stop_container(pod, c, i, grace)
         });
-        futures_join_all(stops).await;
+        futures_util::future::join_all(stops).await;
         let mut rtc = self.agent.cri.runtime.clone();
         let ids: Vec<String> =
             rt.sandbox.iter().map(|s| s.id.clone()).chain(rt.old_sandboxes.iter().cloned()).collect();
@@ -798,7 +817,9 @@ impl Worker {
     async fn terminate(&mut self, pod: &Pod) -> bool {
         let grace = pod.metadata.deletion_grace_period_seconds.unwrap_or_else(|| pod.spec.grace_period());
         self.kill(pod, grace).await;
-        let rt = runtime::inspect(&self.agent.cri, &self.uid).await.unwrap_or_default();
+        // Without a word from the runtime nothing is known to have stopped:
+        // never report a pod gone (its name may be reused at once).
+        let Ok(rt) = runtime::inspect(&self.agent.cri, &self.uid).await else { return false };
         if rt.any_running() {
             return false;
         }
@@ -863,6 +884,12 @@ impl Worker {
     }
 
     fn collect_termination_messages(&mut self, rt: &PodRuntime) {
+        // Only the instances status shows (the latest two of each) are kept.
+        let live: std::collections::HashSet<&str> =
+            rt.containers.values().flat_map(|l| l.iter().take(2)).map(|i| i.id.as_str()).collect();
+        for v in self.views.values_mut() {
+            v.termination_message.retain(|id, _| live.contains(id.as_str()));
+        }
         let base = volumes::pod_dir(&self.agent.cfg.root_dir, &self.uid).join("containers");
         for i in rt.containers.values().flat_map(|l| l.iter().take(2)).filter(|i| i.exited()) {
             let v = self.views.entry(i.name.clone()).or_default();
@@ -973,20 +1000,6 @@ fn registry_matches(server: &str, registry: &str) -> bool {
     let host = host.split('/').next().unwrap_or(host);
     host == registry
         || (registry == "docker.io" && matches!(host, "index.docker.io" | "registry-1.docker.io"))
-}
-
-async fn futures_join_all<F: std::future::Future<Output = ()>>(futs: impl Iterator<Item = F>) {
-    let mut set = Vec::new();
-    for f in futs {
-        set.push(f);
-    }
-    // Containers stop concurrently, as upstream does.
-    let mut pinned: Vec<std::pin::Pin<Box<F>>> = set.into_iter().map(Box::pin).collect();
-    std::future::poll_fn(|cx| {
-        pinned.retain_mut(|f| f.as_mut().poll(cx).is_pending());
-        if pinned.is_empty() { std::task::Poll::Ready(()) } else { std::task::Poll::Pending }
-    })
-    .await;
 }
 
 #[cfg(test)]
