@@ -87,8 +87,15 @@ pub fn resource_attributes(req: &ResourceRequest, params: &Params) -> ResourceAt
     } else {
         req.namespace.clone()
     };
+    // Streaming into a pod (WebSocket GETs included) needs `create`, as
+    // upstream since 1.31 (AuthorizePodWebsocketUpgradeCreatePermission):
+    // `get pods/exec` alone must not open a shell.
+    let streaming = req.group.is_empty()
+        && req.plural == "pods"
+        && matches!(req.subresource.as_deref(), Some("exec" | "attach" | "portforward"));
+    let verb = if streaming { "create" } else { req.verb.as_str() };
     ResourceAttributes {
-        verb: req.verb.as_str().into(),
+        verb: verb.into(),
         namespace,
         group: req.group.clone(),
         version: req.version.clone(),

@@ -257,6 +257,15 @@ async fn write_loop(
                     .into(),
             ));
         }
+        // A uid in the body is a precondition, as upstream's update checks
+        // it: a writer of an object deleted and re-created under the same
+        // name (an agent reporting a pod's status) gets a conflict.
+        if let Some(uid) = objects::meta_str(&new, "uid").filter(|u| !u.is_empty())
+            && objects::meta_str(&current, "uid") != Some(uid)
+        {
+            let have = objects::meta_str(&current, "uid").unwrap_or("").to_owned();
+            return Err(lifecycle::precondition(ctx, name, "UID", uid, &have));
+        }
         // A PUT body's resourceVersion pins the write; a patch pins it only
         // if it changed the one it was applied to (the current object's).
         let base_rv = objects::meta_str(&base, "resourceVersion");

@@ -243,7 +243,7 @@ fn pod_grace(ctx: &Ctx, pod: &Value, opts: &DeleteOptions) -> i64 {
         .max(0)
 }
 
-fn precondition(ctx: &Ctx, name: &str, what: &str, want: &str, have: &str) -> ApiError {
+pub(crate) fn precondition(ctx: &Ctx, name: &str, what: &str, want: &str, have: &str) -> ApiError {
     ApiError::Conflict {
         resource: ctx.qualified(),
         group: ctx.res.group.clone(),

@@ -138,6 +138,32 @@ fn token_users_get_what_their_roles_grant() {
     assert!(err.contains("in the namespace \"kube-system\""), "{err}");
     assert_eq!(k.run(&bob, &["auth", "can-i", "list", "pods"]).stdout, b"yes\n");
     assert_eq!(k.run(&bob, &["auth", "can-i", "delete", "pods"]).stdout, b"no\n");
+
+    // Streaming into a pod needs `create` on pods/exec, even over a
+    // WebSocket GET (upstream 1.31+): `get` alone opens no shell.
+    k.ok(&admin, &["run", "box", "--image=busybox", "--restart=Never"]);
+    k.ok(&admin, &["create", "role", "exec-get", "--verb=get", "--resource=pods/exec"]);
+    k.ok(&admin, &["create", "rolebinding", "bob-exec-get", "--role=exec-get", "--user=bob"]);
+    let err = k.fails(&bob, &["exec", "box", "--", "ls"]);
+    assert!(err.contains("cannot create resource \"pods/exec\""), "{err}");
+    k.ok(&admin, &["create", "role", "exec", "--verb=create", "--resource=pods/exec"]);
+    k.ok(&admin, &["create", "rolebinding", "bob-exec", "--role=exec", "--user=bob"]);
+    let err = k.fails(&bob, &["exec", "box", "--", "ls"]);
+    assert!(err.contains("pod box does not have a host assigned"), "{err}");
+    // A uid in a status write is a precondition.
+    let err = k.fails(
+        &admin,
+        &[
+            "patch",
+            "pod",
+            "box",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            r#"{"metadata":{"uid":"not-this-one"},"status":{"phase":"Running"}}"#,
+        ],
+    );
+    assert!(err.contains("Precondition failed: UID in precondition: not-this-one"), "{err}");
     let list = k.ok(&bob, &["auth", "can-i", "--list"]);
     assert!(list.lines().any(|l| l.starts_with("pods ") && l.ends_with("[get list]")), "{list}");
 
