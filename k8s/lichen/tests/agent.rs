@@ -452,12 +452,57 @@ fn pod_lifecycle_and_failure_states() {
         "nocommand",
         "  containers:\n  - name: app\n    image: docker.io/lichen/busybox:test\n    command: [\"/no/such/binary\"]\n",
     ));
+    n.apply(&pod(
+        "shaped",
+        r#"  securityContext: {runAsUser: 1000, runAsGroup: 3000}
+  initContainers:
+  - name: ticker
+    image: docker.io/lichen/busybox:test
+    restartPolicy: Always
+    command: ["sh", "-c", "while true; do date > /shared/tick; sleep 1; done"]
+    volumeMounts: [{name: shared, mountPath: /shared}]
+  containers:
+  - name: app
+    image: docker.io/lichen/busybox:test
+    command: ["sleep", "100000"]
+    resources: {limits: {memory: 64Mi, cpu: 500m}}
+    securityContext:
+      readOnlyRootFilesystem: true
+      allowPrivilegeEscalation: false
+      capabilities: {drop: [ALL]}
+    startupProbe:
+      exec: {command: ["test", "-f", "/shared/tick"]}
+      periodSeconds: 1
+    volumeMounts: [{name: shared, mountPath: /shared}]
+  volumes:
+  - name: shared
+    emptyDir: {medium: Memory}
+"#,
+    ));
     n.wait_for("pod ordered Running", Duration::from_secs(90), || {
         n.jsonpath(&["pod", "ordered"], "{.status.phase}") == "Running"
     });
     assert_eq!(k.run(&["exec", "ordered", "--", "cat", "/work/order"]).ok(), "first\nsecond\n");
     assert_eq!(k.run(&["exec", "ordered", "--", "cat", "/creds/password"]).ok(), "s3cret");
     assert_eq!(k.run(&["exec", "ordered", "--", "sh", "-c", "echo -n $PASSWORD"]).ok(), "s3cret");
+    // securityContext, resources, a sidecar feeding a tmpfs emptyDir, and a
+    // startup probe that waits for it.
+    n.wait_for("pod shaped Ready", Duration::from_secs(90), || {
+        n.jsonpath(&["pod", "shaped"], "{.status.conditions[?(@.type==\"Ready\")].status}") == "True"
+    });
+    assert_eq!(n.jsonpath(&["pod", "shaped"], "{.status.initContainerStatuses[0].started}"), "true");
+    assert!(
+        !n.jsonpath(&["pod", "shaped"], "{.status.initContainerStatuses[0].state.running.startedAt}")
+            .is_empty()
+    );
+    let ex = |cmd: &str| k.run(&["exec", "shaped", "-c", "app", "--", "sh", "-c", cmd]);
+    assert_eq!(ex("id -u; id -g").ok(), "1000\n3000\n");
+    assert_ne!(ex("touch /rootfs-write").code, 0, "read-only root file system");
+    let limit =
+        ex("cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes");
+    assert_eq!(limit.ok().trim(), "67108864");
+    assert!(ex("grep ' /shared ' /proc/mounts").ok().starts_with("tmpfs "));
+    assert_eq!(ex("grep CapEff /proc/self/status").ok().trim(), "CapEff:\t0000000000000000");
     let init = n.jsonpath(&["pod", "ordered"], "{.status.initContainerStatuses[*].state.terminated.reason}");
     assert_eq!(init, "Completed Completed");
     // A secret update reaches the volume.
@@ -537,7 +582,7 @@ fn pod_lifecycle_and_failure_states() {
     let del = k.run(&["delete", "pod", "ordered", "--wait=true", "--timeout=60s"]);
     assert_eq!(del.code, 0, "{}", del.stderr);
     assert_eq!(std::fs::read_to_string(hostdir.join("prestop")).unwrap_or_default(), "stopped\n");
-    for p in ["unhealthy", "badimage", "noconfig", "nomount", "nocommand"] {
+    for p in ["unhealthy", "badimage", "noconfig", "nomount", "nocommand", "shaped"] {
         k.run(&["delete", "pod", p, "--grace-period=1", "--wait=true", "--timeout=60s"]).ok();
     }
 }
