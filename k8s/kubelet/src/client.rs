@@ -256,19 +256,18 @@ impl Client {
         let (tx, rx) = mpsc::channel(64);
         let path = path.to_owned();
         tokio::spawn(async move {
+            let broken = |source: Box<dyn std::error::Error + Send + Sync>| ClientError::Transport {
+                method: Method::GET,
+                path: path.clone(),
+                source,
+            };
             let mut body = resp.into_body();
             let mut buf: Vec<u8> = Vec::new();
             loop {
                 let frame = match body.frame().await {
                     None => break,
                     Some(Err(e)) => {
-                        let _ = tx
-                            .send(Err(ClientError::Transport {
-                                method: Method::GET,
-                                path: path.clone(),
-                                source: e.into(),
-                            }))
-                            .await;
+                        let _ = tx.send(Err(broken(e.into()))).await;
                         break;
                     }
                     Some(Ok(f)) => f,
@@ -286,13 +285,7 @@ impl Client {
                             object: v.get("object").cloned().unwrap_or(Value::Null),
                         },
                         Err(e) => {
-                            let _ = tx
-                                .send(Err(ClientError::Transport {
-                                    method: Method::GET,
-                                    path: path.clone(),
-                                    source: e.into(),
-                                }))
-                                .await;
+                            let _ = tx.send(Err(broken(e.into()))).await;
                             return;
                         }
                     };

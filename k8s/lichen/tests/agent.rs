@@ -118,6 +118,15 @@ impl Node {
         })
     }
 
+    /// The node's Ready condition status: "True", "False" or "Unknown".
+    fn node_ready(&self) -> String {
+        self.jsonpath(&["node", NODE], "{.status.conditions[?(@.type==\"Ready\")].status}")
+    }
+
+    fn wait_ready(&self, what: &str) {
+        self.wait_for(what, Duration::from_secs(60), || self.node_ready() == "True");
+    }
+
     fn apply(&self, yaml: &str) {
         self.kubectl.run_stdin(&["apply", "-f", "-"], yaml).ok();
     }
@@ -179,9 +188,7 @@ fn node_registers_and_runs_pods() {
     let k = &n.kubectl;
 
     // The node registers and turns Ready once the CNI config is written.
-    n.wait_for("node Ready", Duration::from_secs(60), || {
-        n.jsonpath(&["node", NODE], "{.status.conditions[?(@.type==\"Ready\")].status}") == "True"
-    });
+    n.wait_ready("node Ready");
     let runtime = n.jsonpath(&["node", NODE], "{.status.nodeInfo.containerRuntimeVersion}");
     assert!(runtime.starts_with("containerd://1."), "{runtime}");
     assert!(!n.jsonpath(&["node", NODE], "{.status.allocatable.memory}").is_empty());
@@ -338,16 +345,12 @@ fn node_registers_and_runs_pods() {
     let id = n.jsonpath(&["pod", "web"], "{.status.containerStatuses[0].containerID}");
     let mut containerd = n.containerd.borrow_mut();
     containerd.stop();
-    n.wait_for("node NotReady", Duration::from_secs(60), || {
-        n.jsonpath(&["node", NODE], "{.status.conditions[?(@.type==\"Ready\")].status}") == "False"
-    });
+    n.wait_for("node NotReady", Duration::from_secs(60), || n.node_ready() == "False");
     let why = n.jsonpath(&["node", NODE], "{.status.conditions[?(@.type==\"Ready\")].message}");
     assert!(why.starts_with("container runtime is down"), "{why}");
     containerd.restart();
     drop(containerd);
-    n.wait_for("node Ready again", Duration::from_secs(60), || {
-        n.jsonpath(&["node", NODE], "{.status.conditions[?(@.type==\"Ready\")].status}") == "True"
-    });
+    n.wait_ready("node Ready again");
     assert_eq!(n.jsonpath(&["pod", "web"], "{.status.containerStatuses[0].containerID}"), id);
     assert_eq!(n.jsonpath(&["pod", "web"], "{.status.containerStatuses[0].restartCount}"), "0");
     assert_eq!(k.run(&["exec", "web", "--", "cat", "/etc/cfg/greeting"]).ok(), "bye");
@@ -368,9 +371,7 @@ fn pod_lifecycle_and_failure_states() {
     let gc = ["--image-gc-high-threshold", "0", "--image-gc-low-threshold", "0", "--image-gc-min-age", "0"];
     let Some(n) = Node::start("life", &gc) else { return };
     let k = &n.kubectl;
-    n.wait_for("node Ready", Duration::from_secs(60), || {
-        n.jsonpath(&["node", NODE], "{.status.conditions[?(@.type==\"Ready\")].status}") == "True"
-    });
+    n.wait_ready("node Ready");
     let hostdir = n.server.path("hooks");
     std::fs::create_dir_all(&hostdir).unwrap();
     n.apply("apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\nstringData:\n  password: s3cret\n");
@@ -497,7 +498,8 @@ fn pod_lifecycle_and_failure_states() {
     );
     let ex = |cmd: &str| k.run(&["exec", "shaped", "-c", "app", "--", "sh", "-c", cmd]);
     assert_eq!(ex("id -u; id -g").ok(), "1000\n3000\n");
-    assert_ne!(ex("touch /rootfs-write").code, 0, "read-only root file system");
+    let write = ex("touch /rootfs-write");
+    assert!(write.code != 0 && write.stderr.contains("Read-only file system"), "{}", write.stderr);
     let limit =
         ex("cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes");
     assert_eq!(limit.ok().trim(), "67108864");
@@ -595,9 +597,7 @@ fn pod_lifecycle_and_failure_states() {
 fn measure_pod_start_and_agent_rss() {
     let Some(n) = Node::start_standalone("bench") else { return };
     let k = &n.kubectl;
-    n.wait_for("node Ready", Duration::from_secs(60), || {
-        n.jsonpath(&["node", NODE], "{.status.conditions[?(@.type==\"Ready\")].status}") == "True"
-    });
+    n.wait_ready("node Ready");
     let pid = n.agent.as_ref().map(std::process::Child::id).unwrap();
     std::thread::sleep(Duration::from_secs(5));
     let rss0 = rss_kib(pid);

@@ -84,24 +84,21 @@ fn dns_config(agent: &Agent, pod: &Pod) -> Option<api::DnsConfig> {
     let policy = pod.spec.dns_policy.as_deref().unwrap_or("ClusterFirst");
     let domain = &agent.cfg.cluster_domain;
     let mut cfg = match (policy, agent.cfg.cluster_dns) {
-        ("ClusterFirst", Some(dns)) if !pod.spec.host_network => api::DnsConfig {
-            servers: vec![dns.to_string()],
-            searches: vec![
-                format!("{}.svc.{domain}", pod.metadata.namespace),
-                format!("svc.{domain}"),
-                domain.clone(),
-            ],
-            options: vec!["ndots:5".into()],
-        },
-        ("ClusterFirstWithHostNet", Some(dns)) => api::DnsConfig {
-            servers: vec![dns.to_string()],
-            searches: vec![
-                format!("{}.svc.{domain}", pod.metadata.namespace),
-                format!("svc.{domain}"),
-                domain.clone(),
-            ],
-            options: vec!["ndots:5".into()],
-        },
+        // ClusterFirst means the node's resolv.conf for hostNetwork pods,
+        // unless they ask for ClusterFirstWithHostNet.
+        (p, Some(dns))
+            if p == "ClusterFirstWithHostNet" || (p == "ClusterFirst" && !pod.spec.host_network) =>
+        {
+            api::DnsConfig {
+                servers: vec![dns.to_string()],
+                searches: vec![
+                    format!("{}.svc.{domain}", pod.metadata.namespace),
+                    format!("svc.{domain}"),
+                    domain.clone(),
+                ],
+                options: vec!["ndots:5".into()],
+            }
+        }
         ("None", _) => api::DnsConfig::default(),
         // Default (and ClusterFirst without a cluster DNS): the node's resolv.conf.
         _ => return None,

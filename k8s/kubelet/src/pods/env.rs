@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use lichen_apimachinery::quantity::Quantity;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::volumes::decode_data;
 use crate::Agent;
@@ -33,22 +33,28 @@ impl Lookup {
     }
 
     pub async fn config_map(&mut self, name: &str) -> Result<Option<BTreeMap<String, Vec<u8>>>, ClientError> {
-        if let Some(v) = self.config_maps.get(name) {
-            return Ok(v.clone());
-        }
-        let path = format!("/api/v1/namespaces/{}/configmaps/{name}", self.namespace);
-        let v = self.agent.client.get_opt(&path).await?.map(|o| decode_data(&o, false));
-        self.config_maps.insert(name.to_owned(), v.clone());
-        Ok(v)
+        self.fetch(false, name).await
     }
 
     pub async fn secret(&mut self, name: &str) -> Result<Option<BTreeMap<String, Vec<u8>>>, ClientError> {
-        if let Some(v) = self.secrets.get(name) {
+        self.fetch(true, name).await
+    }
+
+    /// A ConfigMap's or Secret's data by key (`None`: no such object),
+    /// fetched once per lookup.
+    async fn fetch(
+        &mut self,
+        secret: bool,
+        name: &str,
+    ) -> Result<Option<BTreeMap<String, Vec<u8>>>, ClientError> {
+        let (cache, plural) =
+            if secret { (&mut self.secrets, "secrets") } else { (&mut self.config_maps, "configmaps") };
+        if let Some(v) = cache.get(name) {
             return Ok(v.clone());
         }
-        let path = format!("/api/v1/namespaces/{}/secrets/{name}", self.namespace);
-        let v = self.agent.client.get_opt(&path).await?.map(|o| decode_data(&o, true));
-        self.secrets.insert(name.to_owned(), v.clone());
+        let path = format!("/api/v1/namespaces/{}/{plural}/{name}", self.namespace);
+        let v = self.agent.client.get_opt(&path).await?.map(|o| decode_data(&o, secret));
+        cache.insert(name.to_owned(), v.clone());
         Ok(v)
     }
 
@@ -314,8 +320,9 @@ fn lossy(v: Vec<u8>) -> String {
     String::from_utf8(v).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
-/// `Value` helper for tests and callers that hold raw JSON.
-pub fn pod_from(v: &Value) -> Pod {
+/// A pod from JSON, for tests.
+#[cfg(test)]
+pub fn pod_from(v: &serde_json::Value) -> Pod {
     crate::spec::parse_pod(v).unwrap_or_default()
 }
 

@@ -87,14 +87,6 @@ impl Registry {
         self.lock().contains_key(uid)
     }
 
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.lock().is_empty()
-    }
-
     /// Hands a pod (or its disappearance) to its worker, starting one.
     pub(crate) fn update(&self, agent: &Agent, uid: &str, pod: Option<Pod>, source: Source) {
         let mut workers = self.lock();

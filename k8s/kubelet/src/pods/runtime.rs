@@ -54,6 +54,8 @@ pub struct PodRuntime {
     pub sandbox: Option<Sandbox>,
     /// Other sandboxes of the pod (dead ones, to remove).
     pub old_sandboxes: Vec<String>,
+    /// Those of them still running (to stop: they hold an IP).
+    pub old_running: Vec<String>,
     /// Instances by container name, newest first.
     pub containers: BTreeMap<String, Vec<Instance>>,
 }
@@ -98,6 +100,9 @@ pub async fn inspect(cri: &Cri, uid: &str) -> Result<PodRuntime, tonic::Status> 
     sorted.sort_by_key(|s| std::cmp::Reverse(s.created_at));
     for (i, s) in sorted.into_iter().enumerate() {
         if i > 0 {
+            if s.state == api::PodSandboxState::SandboxReady as i32 {
+                out.old_running.push(s.id.clone());
+            }
             out.old_sandboxes.push(s.id);
             continue;
         }

@@ -26,6 +26,9 @@ use crate::spec::{Container, Handler, Pod};
 /// How often a pod is looked at when nothing else wakes its worker (the
 /// relist period of upstream's generic PLEG).
 const RESYNC: Duration = Duration::from_secs(1);
+/// How often API-backed volumes (configMap, secret, projected) are
+/// rewritten from the API server while the pod itself does not change.
+const VOLUME_REFRESH: Duration = Duration::from_secs(10);
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 enum ProbeKind {
@@ -47,6 +50,9 @@ pub struct Worker {
     last_status: Value,
     /// The volume error last reported (one FailedMount event per change).
     mount_error: Option<String>,
+    /// The pod's volumes as last written: host paths, when, at which
+    /// resourceVersion of the pod.
+    volumes: Option<(HashMap<String, PathBuf>, Instant, String)>,
 }
 
 impl Worker {
@@ -63,6 +69,7 @@ impl Worker {
             torn_down: false,
             last_status: Value::Null,
             mount_error: None,
+            volumes: None,
         }
     }
 
@@ -173,8 +180,23 @@ impl Worker {
         // hostNetwork sandboxes have no IP of their own: probes go to the node's.
         let probe_ip = pod_ips.first().cloned().unwrap_or_default();
         let mut lookup = Lookup::new(&self.agent, &pod.metadata.namespace);
-        let volumes = match volumes::prepare(&self.agent.cfg.root_dir, pod, &mut lookup, &pod_ips).await {
-            Ok(v) => v,
+        // Volumes are written when the pod changes and every VOLUME_REFRESH
+        // (configMap and secret updates), not on every one-second sync.
+        let fresh = self
+            .volumes
+            .as_ref()
+            .filter(|(_, at, rv)| at.elapsed() < VOLUME_REFRESH && *rv == pod.metadata.resource_version);
+        let prepared = match fresh {
+            Some((v, _, _)) => Ok(v.clone()),
+            None => volumes::prepare(&self.agent.cfg.root_dir, pod, &mut lookup, &pod_ips).await,
+        };
+        let volumes = match prepared {
+            Ok(v) => {
+                if fresh.is_none() {
+                    self.volumes = Some((v.clone(), Instant::now(), pod.metadata.resource_version.clone()));
+                }
+                v
+            }
             Err(message) => {
                 for c in pod.spec.init_containers.iter().chain(&pod.spec.containers) {
                     if rt.latest(&c.name).is_none() {
@@ -867,7 +889,7 @@ impl Worker {
     }
 
     /// Keeps the latest two instances of each container (the current one
-    /// and the one `--previous` reads) and removes dead sandboxes.
+    /// and the one `--previous` reads) and stops old sandboxes still running.
     async fn prune(&self, rt: &PodRuntime) {
         let mut rtc = self.agent.cri.runtime.clone();
         for list in rt.containers.values() {
@@ -878,7 +900,7 @@ impl Worker {
         }
         // Old sandboxes are stopped (their IPs released) but kept while
         // they hold the instance `--previous` reads; they go with the pod.
-        for id in &rt.old_sandboxes {
+        for id in &rt.old_running {
             let _ = rtc.stop_pod_sandbox(api::StopPodSandboxRequest { pod_sandbox_id: id.clone() }).await;
         }
     }

@@ -319,45 +319,63 @@ impl Drop for Running {
     }
 }
 
+/// What a child printed, and its exit code or why there is none.
+pub struct Captured {
+    /// The exit code (-1 for a signal), or why the child has none
+    /// ("still running after …, killed").
+    pub code: Result<i32, String>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Reads a spawned child's stdout and stderr (both piped) to the end,
+/// writing `stdin` to it first if given (stdin piped), and kills it after
+/// `timeout`.
+pub fn capture(mut child: Child, stdin: Option<String>, timeout: Duration) -> Captured {
+    if let (Some(text), Some(mut input)) = (stdin, child.stdin.take()) {
+        std::thread::spawn(move || {
+            let _ = input.write_all(text.as_bytes());
+        });
+    }
+    let reader = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut b = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut b);
+            }
+            String::from_utf8_lossy(&b).into_owned()
+        })
+    };
+    let out = reader(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let err = reader(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let deadline = Instant::now() + timeout;
+    let code = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Ok(status.code().unwrap_or(-1)),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break Err(format!("still running after {timeout:?}, killed"));
+            }
+            Err(e) => break Err(format!("wait failed: {e}")),
+        }
+    };
+    Captured { code, stdout: out.join().unwrap_or_default(), stderr: err.join().unwrap_or_default() }
+}
+
 /// Runs `cmd` with `stdin`, killing it after `timeout`.
 pub fn run_with_timeout(mut cmd: Command, stdin: &str, what: String, timeout: Duration) -> Out {
-    let mut child = cmd
+    let child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("{what}: {e}"));
-    let mut input = child.stdin.take().unwrap();
-    let stdin = stdin.to_string();
-    std::thread::spawn(move || {
-        let _ = input.write_all(stdin.as_bytes());
-    });
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = out.read_to_end(&mut b);
-        String::from_utf8_lossy(&b).into_owned()
-    });
-    let err = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = err.read_to_end(&mut b);
-        String::from_utf8_lossy(&b).into_owned()
-    });
-    let deadline = Instant::now() + timeout;
-    let code = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status.code().unwrap_or(-1);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            let (o, e) = (out.join().unwrap_or_default(), err.join().unwrap_or_default());
-            panic!("{what}: still running after {timeout:?}, killed\nstdout:\n{o}\nstderr:\n{e}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Out { code, stdout: out.join().unwrap_or_default(), stderr: err.join().unwrap_or_default(), what }
+    let c = capture(child, Some(stdin.to_string()), timeout);
+    let code =
+        c.code.unwrap_or_else(|why| panic!("{what}: {why}\nstdout:\n{}\nstderr:\n{}", c.stdout, c.stderr));
+    Out { code, stdout: c.stdout, stderr: c.stderr, what }
 }
 
 /// What a finished command printed.

@@ -17,7 +17,7 @@
 
 use std::ffi::OsStr;
 use std::fs::{self, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -90,40 +90,18 @@ impl Output {
 /// started or times out comes back with code -1 and a note in `stderr`.
 pub fn run(mut cmd: Command, timeout: Duration) -> Output {
     let what = describe(&cmd);
-    let mut child = match cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn() {
+    let child = match cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn() {
         Ok(child) => child,
         Err(e) => {
             return Output { code: -1, stdout: String::new(), stderr: format!("cannot start: {e}"), what };
         }
     };
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = out.read_to_end(&mut b);
-        String::from_utf8_lossy(&b).into_owned()
-    });
-    let err = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = err.read_to_end(&mut b);
-        String::from_utf8_lossy(&b).into_owned()
-    });
-    let deadline = Instant::now() + timeout;
-    let (code, note) = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break (status.code().unwrap_or(-1), String::new()),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
-            Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break (-1, format!("\n(still running after {timeout:?}, killed)"));
-            }
-            Err(e) => break (-1, format!("\n(wait failed: {e})")),
-        }
+    let c = super::capture(child, None, timeout);
+    let (code, note) = match c.code {
+        Ok(code) => (code, String::new()),
+        Err(why) => (-1, format!("\n({why})")),
     };
-    let stdout = out.join().unwrap_or_default();
-    let stderr = err.join().unwrap_or_default() + &note;
-    Output { code, stdout, stderr, what }
+    Output { code, stdout: c.stdout, stderr: c.stderr + &note, what }
 }
 
 /// Runs `cmd` (at most [`COMMAND_TIMEOUT`]) and panics with its output
