@@ -46,5 +46,6 @@ pub mod validate;
 pub mod version;
 pub mod watch;
 
+pub use authn::Identity;
 pub use nodeproxy::KubeletClient;
-pub use serve::{Config, ServeError, serve};
+pub use serve::{Config, ServeError, Server, serve};

@@ -17,6 +17,7 @@ use lichen_store::Store;
 use tokio_rustls::TlsAcceptor;
 
 use crate::api::Api;
+use crate::authn::Identity;
 use crate::health::{self, Check};
 use crate::version::Info;
 
@@ -86,75 +87,121 @@ async fn health_endpoint(
 /// How long requests in flight may take to finish once shutdown starts.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// The API server before it listens: the routes on the datastore, with the
+/// system objects in place and the background workers (CRD watcher,
+/// finalizers) running. Components in the same process call it through
+/// [`Server::local`]; [`Server::serve`] answers the network.
+pub struct Server {
+    app: Router,
+    api: Arc<Api>,
+    store: Arc<dyn Store>,
+}
+
+impl Server {
+    /// `port` is the port the API is (or will be) served on: the
+    /// `kubernetes` Service's endpoints name it.
+    pub fn new(
+        store: Arc<dyn Store>,
+        version: Info,
+        service_cidr: crate::services::ServiceCidr,
+        tokens: crate::tokens::Tokens,
+        kubelet_client: crate::nodeproxy::KubeletClient,
+        port: u16,
+    ) -> Result<Server, ServeError> {
+        let api = Arc::new(
+            Api::new(store.clone(), service_cidr).with_tokens(tokens).with_kubelet_client(kubelet_client)?,
+        );
+        crate::bootstrap::ensure(&api, port).map_err(ServeError::Bootstrap)?;
+        crate::crds::reload(&api).map_err(ServeError::Bootstrap)?;
+        crate::crds::spawn_watcher(api.clone());
+        crate::finalizers::spawn(api.clone());
+        let app = router(AppState { store: store.clone(), version: Arc::new(version), api: api.clone() });
+        Ok(Server { app, api, store })
+    }
+
+    /// The routes as `identity` sees them, for callers in this process: the
+    /// same authorization, admission and watches as over the network.
+    pub fn local(&self, identity: Identity) -> Router {
+        self.app.clone().layer(Extension(identity))
+    }
+
+    pub fn api(&self) -> Arc<Api> {
+        self.api.clone()
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then lets requests
+    /// in flight finish.
+    pub async fn serve(
+        self,
+        listener: std::net::TcpListener,
+        tls: Arc<rustls::ServerConfig>,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), ServeError> {
+        listener.set_nonblocking(true).map_err(ServeError::Listen)?;
+        let listener = tokio::net::TcpListener::from_std(listener).map_err(ServeError::Listen)?;
+        let acceptor = TlsAcceptor::from(tls);
+        let (app, store) = (self.app, self.store);
+        // Bookmarks: every open watch learns the current revision once a
+        // minute, so clients can resume after compaction without relisting.
+        let progress = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                let s = store.clone();
+                let _ = tokio::task::spawn_blocking(move || s.request_progress()).await;
+            }
+        });
+        tokio::pin!(shutdown);
+        // Connections are watched so that shutdown lets requests in flight
+        // finish (watches are cut after the grace period).
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                accepted = listener.accept() => {
+                    // A failed accept (EMFILE, a reset) must not stop the server.
+                    let Ok((tcp, peer)) = accepted else { continue };
+                    let (acceptor, app) = (acceptor.clone(), app.clone());
+                    let watcher = graceful.watcher();
+                    tokio::spawn(async move {
+                        let Ok(tls) = acceptor.accept(tcp).await else {
+                            tracing::debug!(%peer, "TLS handshake failed");
+                            return;
+                        };
+                        let identity = tls
+                            .get_ref()
+                            .1
+                            .peer_certificates()
+                            .and_then(|c| c.first())
+                            .and_then(|c| crate::authn::from_certificate(c.as_ref()));
+                        let app = match identity {
+                            Some(id) => app.layer(Extension(id)),
+                            None => app,
+                        };
+                        let service = TowerToHyperService::new(app);
+                        let builder = auto::Builder::new(TokioExecutor::new());
+                        let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
+                        let _ = watcher.watch(conn.into_owned()).await;
+                    });
+                }
+            }
+        }
+        drop(listener);
+        progress.abort();
+        if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+            tracing::info!("connections still open after {} s; closing them", SHUTDOWN_GRACE.as_secs());
+        }
+        Ok(())
+    }
+}
+
 /// Serves until `shutdown` completes, then lets requests in flight finish.
 pub async fn serve(
     cfg: Config,
     store: Arc<dyn Store>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
-    cfg.listener.set_nonblocking(true).map_err(ServeError::Listen)?;
-    let listener = tokio::net::TcpListener::from_std(cfg.listener).map_err(ServeError::Listen)?;
-    let acceptor = TlsAcceptor::from(cfg.tls);
-    let port = listener.local_addr().map_err(ServeError::Listen)?.port();
-    let api = Arc::new(
-        Api::new(store.clone(), cfg.service_cidr)
-            .with_tokens(cfg.tokens)
-            .with_kubelet_client(cfg.kubelet_client)?,
-    );
-    crate::bootstrap::ensure(&api, port).map_err(ServeError::Bootstrap)?;
-    crate::crds::reload(&api).map_err(ServeError::Bootstrap)?;
-    crate::crds::spawn_watcher(api.clone());
-    crate::finalizers::spawn(api.clone());
-    let app = router(AppState { store: store.clone(), version: Arc::new(cfg.version), api });
-    // Bookmarks: every open watch learns the current revision once a minute,
-    // so clients can resume after compaction without relisting.
-    let progress = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
-        loop {
-            tick.tick().await;
-            let s = store.clone();
-            let _ = tokio::task::spawn_blocking(move || s.request_progress()).await;
-        }
-    });
-    tokio::pin!(shutdown);
-    // Connections are watched so that shutdown lets requests in flight
-    // finish (watches are cut after the grace period).
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    loop {
-        tokio::select! {
-            () = &mut shutdown => break,
-            accepted = listener.accept() => {
-                // A failed accept (EMFILE, a reset) must not stop the server.
-                let Ok((tcp, peer)) = accepted else { continue };
-                let (acceptor, app) = (acceptor.clone(), app.clone());
-                let watcher = graceful.watcher();
-                tokio::spawn(async move {
-                    let Ok(tls) = acceptor.accept(tcp).await else {
-                        tracing::debug!(%peer, "TLS handshake failed");
-                        return;
-                    };
-                    let identity = tls
-                        .get_ref()
-                        .1
-                        .peer_certificates()
-                        .and_then(|c| c.first())
-                        .and_then(|c| crate::authn::from_certificate(c.as_ref()));
-                    let app = match identity {
-                        Some(id) => app.layer(Extension(id)),
-                        None => app,
-                    };
-                    let service = TowerToHyperService::new(app);
-                    let builder = auto::Builder::new(TokioExecutor::new());
-                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
-                    let _ = watcher.watch(conn.into_owned()).await;
-                });
-            }
-        }
-    }
-    drop(listener);
-    progress.abort();
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
-        tracing::info!("connections still open after {} s; closing them", SHUTDOWN_GRACE.as_secs());
-    }
-    Ok(())
+    let port = cfg.listener.local_addr().map_err(ServeError::Listen)?.port();
+    let server = Server::new(store, cfg.version, cfg.service_cidr, cfg.tokens, cfg.kubelet_client, port)?;
+    server.serve(cfg.listener, cfg.tls, shutdown).await
 }

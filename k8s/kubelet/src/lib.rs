@@ -9,7 +9,7 @@
 //! way in-process and on a joined machine) and to the runtime only through
 //! CRI. It must not open the datastore or decide scheduling.
 
-pub mod client;
+pub use lichen_client as client;
 pub mod cni;
 pub mod cri;
 pub mod events;

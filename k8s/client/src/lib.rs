@@ -1,18 +1,21 @@
 //! A small Kubernetes REST client: JSON objects over HTTPS with the cluster
-//! CA pinned and a client certificate or bearer token.
+//! CA pinned and a client certificate or bearer token, or in-process to the
+//! API server's router when both run in one process (the controllers, the
+//! in-process agent, and unit tests on an in-memory store).
 //!
-//! Written here instead of using kube-rs + k8s-openapi: the agent needs a
-//! dozen calls on a few kinds, and those crates would add more compile time
-//! and binary size than the rest of the agent together (the image's
-//! footprint budget). Objects are `serde_json::Value`; the agent reads the
-//! fields it needs through the typed views in [`crate::spec`].
+//! Written here instead of using kube-rs + k8s-openapi: the agent and the
+//! controllers need a dozen calls on a few kinds, and those crates would add
+//! more compile time and binary size than the rest of the agent together
+//! (the image's footprint budget). Objects are `serde_json::Value`; callers
+//! read the fields they need through typed views of their own.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
-use hyper::{Method, Request, StatusCode};
+use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -20,8 +23,19 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::Value;
 use tokio::sync::mpsc;
+use tower::ServiceExt;
+use tower::util::BoxCloneSyncService;
 
 type Https = hyper_rustls::HttpsConnector<HttpConnector>;
+
+/// Errors of the transport below HTTP.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A response body, whatever the transport.
+pub type Body = UnsyncBoxBody<Bytes, BoxError>;
+
+/// An in-process HTTP service (the API server's router).
+pub type LocalService = BoxCloneSyncService<Request<Full<Bytes>>, Response<Body>, BoxError>;
 
 /// How the agent proves who it is to the API server.
 #[derive(Clone)]
@@ -88,9 +102,15 @@ pub struct WatchEvent {
 /// The client; cheap to clone.
 #[derive(Clone)]
 pub struct Client {
-    http: HyperClient<Https, Full<Bytes>>,
+    transport: Transport,
     server: Arc<str>,
     token: Option<Arc<str>>,
+}
+
+#[derive(Clone)]
+enum Transport {
+    Https(Box<HyperClient<Https, Full<Bytes>>>),
+    Local(LocalService),
 }
 
 /// Patch flavours, by content type.
@@ -148,7 +168,33 @@ impl Client {
             .timer(hyper_util::rt::TokioTimer::new())
             .http2_keep_alive_interval(Duration::from_secs(30))
             .build(https);
-        Ok(Client { http, server: Arc::from(cfg.server.trim_end_matches('/')), token })
+        Ok(Client {
+            transport: Transport::Https(Box::new(http)),
+            server: Arc::from(cfg.server.trim_end_matches('/')),
+            token,
+        })
+    }
+
+    /// A client that calls `service` directly: no socket, no TLS. Who the
+    /// caller is was decided when the service was made.
+    pub fn local(service: LocalService) -> Client {
+        Client { transport: Transport::Local(service), server: Arc::from("http://local"), token: None }
+    }
+
+    /// Wraps any tower service answering HTTP requests, e.g. an axum
+    /// `Router` with the caller's identity as an extension.
+    pub fn from_service<S, B>(service: S) -> Client
+    where
+        S: tower::Service<Request<Full<Bytes>>, Response = Response<B>> + Clone + Send + Sync + 'static,
+        S::Error: Into<BoxError>,
+        S::Future: Send + 'static,
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let service = service
+            .map_err(Into::into)
+            .map_response(|r: Response<B>| r.map(|b| b.map_err(Into::into).boxed_unsync()));
+        Client::local(BoxCloneSyncService::new(service))
     }
 
     async fn send(
@@ -157,7 +203,7 @@ impl Client {
         path: &str,
         content_type: &str,
         body: Option<Vec<u8>>,
-    ) -> Result<hyper::Response<hyper::body::Incoming>, ClientError> {
+    ) -> Result<Response<Body>, ClientError> {
         let transport = |source: Box<dyn std::error::Error + Send + Sync>| ClientError::Transport {
             method: method.clone(),
             path: path.to_owned(),
@@ -176,12 +222,19 @@ impl Client {
         }
         let req =
             req.body(Full::new(Bytes::from(body.unwrap_or_default()))).map_err(|e| transport(e.into()))?;
-        let resp = self.http.request(req).await.map_err(|e| transport(e.into()))?;
+        let resp = match &self.transport {
+            Transport::Https(http) => http
+                .request(req)
+                .await
+                .map_err(|e| transport(e.into()))?
+                .map(|b| b.map_err(BoxError::from).boxed_unsync()),
+            Transport::Local(service) => service.clone().oneshot(req).await.map_err(transport)?,
+        };
         if resp.status().is_success() {
             return Ok(resp);
         }
         let code = resp.status();
-        let bytes = resp.into_body().collect().await.map_err(|e| transport(e.into()))?.to_bytes();
+        let bytes = resp.into_body().collect().await.map_err(transport)?.to_bytes();
         let status: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         Err(ClientError::Api {
             method,
@@ -206,7 +259,7 @@ impl Client {
         let bytes = resp.into_body().collect().await.map_err(|e| ClientError::Transport {
             method: method.clone(),
             path: path.to_owned(),
-            source: e.into(),
+            source: e,
         })?;
         serde_json::from_slice(&bytes.to_bytes()).map_err(|e| ClientError::Transport {
             method,
@@ -267,7 +320,7 @@ impl Client {
                 let frame = match body.frame().await {
                     None => break,
                     Some(Err(e)) => {
-                        let _ = tx.send(Err(broken(e.into()))).await;
+                        let _ = tx.send(Err(broken(e))).await;
                         break;
                     }
                     Some(Ok(f)) => f,

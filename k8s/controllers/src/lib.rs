@@ -1,0 +1,135 @@
+//! lichen-controllers: the controllers and the scheduler of `lichen server`.
+//!
+//! They speak only the Kubernetes API through [`lichen_client::Client`]
+//! (in-process to the API server's router, or over HTTPS), never the store,
+//! so several servers can share one datastore: only the holder of the
+//! `kube-system/lichen-controllers` Lease runs them ([`leader`]). Each
+//! controller keeps upstream's behaviour (status fields, conditions,
+//! events) so kubectl and client tools see what they expect. Shared
+//! watched caches ([`informer`]) and work queues ([`queue`]) carry the
+//! changes; a controller's sync reads the caches and writes through the API.
+
+pub mod deployment;
+pub mod events;
+pub mod informer;
+pub mod leader;
+pub mod meta;
+pub mod queue;
+pub mod replicaset;
+pub mod scheduler;
+
+use std::future::Future;
+use std::time::Duration;
+
+use lichen_client::{Client, ClientError};
+use tokio::task::JoinSet;
+
+use informer::Informer;
+use queue::Queue;
+
+/// Why a sync failed; it is retried with back-off.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The object cannot be acted on as it is (a bad selector, ...).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The shared caches; cheap to clone.
+#[derive(Clone)]
+pub struct Informers {
+    pub pods: Informer,
+    pub nodes: Informer,
+    pub namespaces: Informer,
+    pub replicasets: Informer,
+    pub deployments: Informer,
+}
+
+impl Informers {
+    fn new() -> Informers {
+        Informers {
+            pods: Informer::new("/api/v1/pods"),
+            nodes: Informer::new("/api/v1/nodes"),
+            namespaces: Informer::new("/api/v1/namespaces"),
+            replicasets: Informer::new("/apis/apps/v1/replicasets"),
+            deployments: Informer::new("/apis/apps/v1/deployments"),
+        }
+    }
+
+    fn all(&self) -> Vec<&Informer> {
+        vec![&self.pods, &self.nodes, &self.namespaces, &self.replicasets, &self.deployments]
+    }
+}
+
+/// What the controllers need to know about the cluster.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Who this process is in the leader election (unique per process).
+    pub identity: String,
+}
+
+/// Runs the controllers for the life of the task, while leading.
+pub async fn run(client: Client, cfg: Config) {
+    let election = leader::Election::new("kube-system", "lichen-controllers", &cfg.identity);
+    election
+        .run(client.clone(), move || {
+            let client = client.clone();
+            async move { lead(client).await }
+        })
+        .await;
+}
+
+/// Everything a leader runs; returns never (it is aborted on lost leadership).
+async fn lead(client: Client) {
+    let mut tasks = JoinSet::new();
+    let informers = Informers::new();
+    scheduler::start(&mut tasks, &client, &informers);
+    replicaset::start(&mut tasks, &client, &informers);
+    deployment::start(&mut tasks, &client, &informers);
+    for inf in informers.all() {
+        tasks.spawn(inf.clone().run(client.clone()));
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+/// Runs `workers` tasks taking keys from `queue` once `synced` caches are
+/// filled. `sync` returns when to look again (`Some`), and failures are
+/// retried with back-off.
+pub fn spawn_workers<F, Fut>(
+    tasks: &mut JoinSet<()>,
+    name: &'static str,
+    queue: &Queue,
+    synced: Vec<Informer>,
+    workers: usize,
+    sync: F,
+) where
+    F: Fn(String) -> Fut + Send + Sync + Clone + 'static,
+    Fut: Future<Output = Result<Option<Duration>, Error>> + Send,
+{
+    for _ in 0..workers {
+        let (queue, sync, synced) = (queue.clone(), sync.clone(), synced.clone());
+        tasks.spawn(async move {
+            for inf in &synced {
+                inf.synced().await;
+            }
+            loop {
+                let key = queue.next().await;
+                match sync(key.clone()).await {
+                    Ok(again) => {
+                        queue.forget(&key);
+                        if let Some(after) = again {
+                            queue.add_after(&key, after);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::info!(controller = name, key = %key, error = %e, "sync failed; retrying");
+                        queue.retry(&key);
+                    }
+                }
+                queue.done(&key);
+            }
+        });
+    }
+}

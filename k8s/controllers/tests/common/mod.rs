@@ -1,0 +1,117 @@
+//! Controllers against the real API server on an in-memory store,
+//! in-process: no sockets, no TLS.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lichen_client::Client;
+use serde_json::{Value, json};
+
+pub struct Cluster {
+    pub client: Client,
+    _server: lichen_apiserver::Server,
+}
+
+impl Cluster {
+    /// An API server on a fresh in-memory store, with the controllers
+    /// running (`controllers: false` for the API server alone).
+    pub fn start(controllers: bool) -> Cluster {
+        let store: Arc<dyn lichen_store::Store> = Arc::new(lichen_store::MemoryStore::new());
+        let server = lichen_apiserver::Server::new(
+            store,
+            lichen_apiserver::version::Info::new("0.0.0", "test"),
+            "10.43.0.0/16".parse().unwrap(),
+            lichen_apiserver::tokens::Tokens::default(),
+            lichen_apiserver::KubeletClient::default(),
+            6443,
+        )
+        .unwrap();
+        let admin = lichen_apiserver::Identity {
+            user: "system:lichen-controllers".into(),
+            uid: String::new(),
+            groups: vec!["system:masters".into(), "system:authenticated".into()],
+        };
+        let client = Client::from_service(server.local(admin));
+        if controllers {
+            let cfg = lichen_controllers::Config { identity: "test".into() };
+            tokio::spawn(lichen_controllers::run(client.clone(), cfg));
+        }
+        Cluster { client, _server: server }
+    }
+
+    /// A Ready node with `cpu` cores, `mem_gi` GiB and 110 pods.
+    pub async fn node(&self, name: &str, cpu: u32, mem_gi: u32, labels: Value, taints: Value) {
+        let node = json!({
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "labels": labels},
+            "spec": {"taints": taints},
+        });
+        let mut n = self.client.create("/api/v1/nodes", &node).await.unwrap();
+        n["status"] = json!({
+            "capacity": {"cpu": cpu.to_string(), "memory": format!("{mem_gi}Gi"), "pods": "110"},
+            "allocatable": {"cpu": cpu.to_string(), "memory": format!("{mem_gi}Gi"), "pods": "110"},
+            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "ready"}],
+        });
+        self.client.replace(&format!("/api/v1/nodes/{name}/status"), &n).await.unwrap();
+    }
+
+    pub async fn get(&self, path: &str) -> Value {
+        self.client.get(path).await.unwrap()
+    }
+
+    pub async fn create(&self, path: &str, obj: Value) -> Value {
+        self.client.create(path, &obj).await.unwrap()
+    }
+
+    /// Polls `f` until it returns `Some`, or panics after `timeout` naming `what`.
+    pub async fn until<T, F, Fut>(&self, what: &str, timeout: Duration, mut f: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        let start = Instant::now();
+        loop {
+            if let Some(v) = f().await {
+                return v;
+            }
+            assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn pods(&self, ns: &str) -> Vec<Value> {
+        self.get(&format!("/api/v1/namespaces/{ns}/pods")).await["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Marks every bound pod Running and Ready, as a hollow agent would.
+    pub async fn run_pods(&self, ns: &str) {
+        for mut p in self.pods(ns).await {
+            if p["spec"]["nodeName"].as_str().unwrap_or("").is_empty() || p["status"]["phase"] == "Running" {
+                continue;
+            }
+            let now = "2020-01-01T00:00:00Z";
+            p["status"] = json!({"phase": "Running", "conditions": [
+                {"type": "Ready", "status": "True", "lastTransitionTime": now},
+                {"type": "PodScheduled", "status": "True", "lastTransitionTime": now},
+            ]});
+            let path =
+                format!("/api/v1/namespaces/{ns}/pods/{}/status", p["metadata"]["name"].as_str().unwrap());
+            let _ = self.client.replace(&path, &p).await;
+        }
+    }
+}
+
+pub fn events_for(events: &Value, name: &str, reason: &str) -> Vec<String> {
+    events["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["involvedObject"]["name"] == name && e["reason"] == reason)
+        .map(|e| e["message"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
