@@ -13,6 +13,7 @@
 
 pub mod crd;
 pub mod crilog;
+pub mod cron;
 pub mod events;
 pub mod fieldpath;
 pub mod gofmt;
