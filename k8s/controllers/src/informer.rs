@@ -44,6 +44,7 @@ struct Inner {
     objects: RwLock<HashMap<String, Arc<Value>>>,
     handlers: RwLock<Vec<Handler>>,
     synced: watch::Sender<bool>,
+    needed: std::sync::atomic::AtomicBool,
 }
 
 impl Informer {
@@ -56,6 +57,7 @@ impl Informer {
                 objects: RwLock::default(),
                 handlers: RwLock::default(),
                 synced: watch::Sender::new(false),
+                needed: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -64,8 +66,18 @@ impl Informer {
         &self.inner.path
     }
 
+    /// Marks the cache as used by some controller, so it is filled.
+    pub fn needed(&self) {
+        self.inner.needed.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn is_needed(&self) -> bool {
+        self.inner.needed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Calls `f` for every change; `f` must not block (enqueue keys).
     pub fn on_change(&self, f: impl Fn(&Change<'_>) + Send + Sync + 'static) {
+        self.needed();
         if let Ok(mut h) = self.inner.handlers.write() {
             h.push(Arc::new(f));
         }

@@ -9,9 +9,11 @@
 //! watched caches ([`informer`]) and work queues ([`queue`]) carry the
 //! changes; a controller's sync reads the caches and writes through the API.
 
+pub mod cronjob;
 pub mod deployment;
 pub mod events;
 pub mod informer;
+pub mod job;
 pub mod leader;
 pub mod meta;
 pub mod queue;
@@ -37,7 +39,8 @@ pub enum Error {
     Invalid(String),
 }
 
-/// The shared caches; cheap to clone.
+/// The shared caches; cheap to clone. Only those a controller uses
+/// ([`Informer::on_change`] or [`Informer::needed`]) list and watch.
 #[derive(Clone)]
 pub struct Informers {
     pub pods: Informer,
@@ -45,21 +48,48 @@ pub struct Informers {
     pub namespaces: Informer,
     pub replicasets: Informer,
     pub deployments: Informer,
+    pub jobs: Informer,
+    pub cronjobs: Informer,
 }
 
 impl Informers {
-    fn new() -> Informers {
+    pub fn new() -> Informers {
         Informers {
             pods: Informer::new("/api/v1/pods"),
             nodes: Informer::new("/api/v1/nodes"),
             namespaces: Informer::new("/api/v1/namespaces"),
             replicasets: Informer::new("/apis/apps/v1/replicasets"),
             deployments: Informer::new("/apis/apps/v1/deployments"),
+            jobs: Informer::new("/apis/batch/v1/jobs"),
+            cronjobs: Informer::new("/apis/batch/v1/cronjobs"),
         }
     }
 
     fn all(&self) -> Vec<&Informer> {
-        vec![&self.pods, &self.nodes, &self.namespaces, &self.replicasets, &self.deployments]
+        vec![
+            &self.pods,
+            &self.nodes,
+            &self.namespaces,
+            &self.replicasets,
+            &self.deployments,
+            &self.jobs,
+            &self.cronjobs,
+        ]
+    }
+
+    /// Starts the informers some controller uses.
+    pub fn run(&self, tasks: &mut JoinSet<()>, client: &Client) {
+        for inf in self.all() {
+            if inf.is_needed() {
+                tasks.spawn(inf.clone().run(client.clone()));
+            }
+        }
+    }
+}
+
+impl Default for Informers {
+    fn default() -> Self {
+        Informers::new()
     }
 }
 
@@ -88,9 +118,9 @@ async fn lead(client: Client) {
     scheduler::start(&mut tasks, &client, &informers);
     replicaset::start(&mut tasks, &client, &informers);
     deployment::start(&mut tasks, &client, &informers);
-    for inf in informers.all() {
-        tasks.spawn(inf.clone().run(client.clone()));
-    }
+    job::start(&mut tasks, &client, &informers);
+    cronjob::start(&mut tasks, &client, &informers);
+    informers.run(&mut tasks, &client);
     while tasks.join_next().await.is_some() {}
 }
 

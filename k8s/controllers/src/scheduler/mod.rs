@@ -77,6 +77,7 @@ pub fn start(tasks: &mut JoinSet<()>, client: &Client, informers: &Informers) {
         }
         h.flush();
     });
+    informers.namespaces.needed();
     let periodic = s.clone();
     tasks.spawn(async move {
         loop {
@@ -85,6 +86,8 @@ pub fn start(tasks: &mut JoinSet<()>, client: &Client, informers: &Informers) {
         }
     });
     tasks.spawn(async move {
+        s.informers.pods.synced().await;
+        s.informers.nodes.synced().await;
         loop {
             let key = s.queue.next().await;
             s.schedule_one(&key).await;
