@@ -122,9 +122,22 @@ pub fn condition_true(obj: &Value, kind: &str) -> bool {
     condition(obj, kind).is_some_and(|c| c["status"] == "True")
 }
 
-/// Sets a condition in `conditions`, keeping its transition time when the
-/// status does not change (as upstream).
+/// Sets a condition in `conditions` as upstream's `SetDeploymentCondition`:
+/// nothing changes when status and reason are the same; the transition
+/// time is kept when only the reason changes.
 pub fn set_condition(conditions: &mut Vec<Value>, kind: &str, status: &str, reason: &str, message: &str) {
+    if let Some(c) = conditions.iter().find(|c| c["type"] == kind)
+        && c["status"] == status
+        && c["reason"] == reason
+    {
+        return;
+    }
+    touch_condition(conditions, kind, status, reason, message);
+}
+
+/// Sets a condition and its `lastUpdateTime` even when nothing else
+/// changes (a Deployment's progress resets its deadline this way).
+pub fn touch_condition(conditions: &mut Vec<Value>, kind: &str, status: &str, reason: &str, message: &str) {
     let now = now_rfc3339();
     if let Some(c) = conditions.iter_mut().find(|c| c["type"] == kind) {
         if c["status"] != status {
@@ -197,6 +210,8 @@ mod tests {
         let mut c = Vec::new();
         set_condition(&mut c, "Available", "False", "R", "m");
         c[0]["lastTransitionTime"] = json!("2020-01-01T00:00:00Z");
+        set_condition(&mut c, "Available", "False", "R", "other message");
+        assert_eq!(c[0]["message"], "m");
         set_condition(&mut c, "Available", "False", "R2", "m2");
         assert_eq!(c[0]["lastTransitionTime"], "2020-01-01T00:00:00Z");
         assert_eq!(c[0]["reason"], "R2");

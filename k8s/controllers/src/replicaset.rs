@@ -275,7 +275,7 @@ impl Controller {
         let mut conditions: Vec<Value> = rs["status"]["conditions"].as_array().cloned().unwrap_or_default();
         match failure {
             Some((reason, message)) => {
-                meta::set_condition(&mut conditions, "ReplicaFailure", "True", &reason, &message);
+                meta::touch_condition(&mut conditions, "ReplicaFailure", "True", &reason, &message);
                 conditions.iter_mut().for_each(|c| {
                     if let Some(m) = c.as_object_mut() {
                         m.remove("lastUpdateTime");

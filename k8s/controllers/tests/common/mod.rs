@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 pub struct Cluster {
     pub client: Client,
-    _server: lichen_apiserver::Server,
+    _server: Option<lichen_apiserver::Server>,
 }
 
 impl Cluster {
@@ -38,7 +38,7 @@ impl Cluster {
             let cfg = lichen_controllers::Config { identity: "test".into() };
             tokio::spawn(lichen_controllers::run(client.clone(), cfg));
         }
-        Cluster { client, _server: server }
+        Cluster { client, _server: Some(server) }
     }
 
     /// A Ready node with `cpu` cores, `mem_gi` GiB and 110 pods.
@@ -114,4 +114,28 @@ pub fn events_for(events: &Value, name: &str, reason: &str) -> Vec<String> {
         .filter(|e| e["involvedObject"]["name"] == name && e["reason"] == reason)
         .map(|e| e["message"].as_str().unwrap_or("").to_owned())
         .collect()
+}
+
+impl Cluster {
+    /// Plays the node agents for `ns` until the task is dropped: bound pods
+    /// turn Running and Ready, deleted pods go away.
+    pub fn hollow(&self, ns: &str) -> tokio::task::JoinHandle<()> {
+        let (client, ns) = (self.client.clone(), ns.to_owned());
+        tokio::spawn(async move {
+            let c = Cluster { client, _server: None };
+            loop {
+                c.run_pods(&ns).await;
+                for p in c.pods(&ns).await {
+                    if p["metadata"]["deletionTimestamp"].is_string() {
+                        let path = format!(
+                            "/api/v1/namespaces/{ns}/pods/{}",
+                            p["metadata"]["name"].as_str().unwrap()
+                        );
+                        let _ = c.client.delete(&path, &json!({"gracePeriodSeconds": 0})).await;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    }
 }
