@@ -50,6 +50,11 @@ fn watch_loop(api: &Api) -> Result<(), StoreError> {
                         EventKind::Put => {
                             let Ok(obj) = objects::decode(&ev.kv) else { continue };
                             graph.put(&ev.kv.key, &obj);
+                            // Made after its owners went (a controller's
+                            // write racing the owner's deletion): collect it.
+                            if graph.orphaned(&ev.kv.key) && !deleting(&obj) {
+                                delete_or_mark(store, &ev.kv.key, None)?;
+                            }
                             if ours(&obj) {
                                 process(api, &graph, &ev.kv.key, &obj)?;
                                 pending = true;

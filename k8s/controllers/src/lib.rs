@@ -154,7 +154,14 @@ pub fn spawn_workers<F, Fut>(
                         }
                     }
                     Err(e) => {
-                        tracing::info!(controller = name, key = %key, error = %e, "sync failed; retrying");
+                        // Conflicts are the normal cost of optimistic
+                        // concurrency: retried quietly.
+                        let conflict = matches!(&e, Error::Client(c) if c.is_conflict());
+                        if conflict {
+                            tracing::debug!(controller = name, key = %key, error = %e, "sync conflict; retrying");
+                        } else {
+                            tracing::info!(controller = name, key = %key, error = %e, "sync failed; retrying");
+                        }
                         queue.retry(&key);
                     }
                 }

@@ -14,6 +14,7 @@ pub mod cni;
 pub mod cri;
 pub mod events;
 pub mod exec;
+pub mod hollow;
 pub mod images;
 pub mod logs;
 pub mod node;

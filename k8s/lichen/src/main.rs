@@ -1,9 +1,10 @@
 //! `lichen`: the combined Kubernetes process. This binary only wires the
 //! components together.
 //!
-//! So far `lichen server` creates or reuses the cluster PKI, opens the
-//! datastore and serves `/version` and the health endpoints over TLS; the
-//! Kubernetes resources, controllers and the agent come next.
+//! `lichen server` creates or reuses the cluster PKI, opens the datastore,
+//! serves the Kubernetes API and runs the controllers (in-process, through
+//! the API server's router) and the node agent; `lichen agent` runs the
+//! agent alone.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -21,31 +22,31 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Run the API server (and, later, controllers and the agent).
-    Server {
-        /// State: PKI, datastore.
-        #[arg(long, default_value = "/var/lib/lichen/server")]
-        data_dir: PathBuf,
-        /// Address to serve the API on.
-        #[arg(long, default_value = "0.0.0.0:6443")]
-        bind: SocketAddr,
-        /// Extra names or IPs for the serving certificate (repeatable).
-        #[arg(long = "tls-san")]
-        tls_san: Vec<String>,
-        /// The range Services get cluster IPs from (IPv4).
-        #[arg(long, default_value = "10.43.0.0/16")]
-        service_cidr: lichen_apiserver::services::ServiceCidr,
-        /// Static bearer tokens: CSV lines `token,user,uid,"group1,group2"`,
-        /// as kube-apiserver's `--token-auth-file`.
-        #[arg(long = "token-file")]
-        token_file: Option<PathBuf>,
-        #[command(flatten)]
-        datastore: Datastore,
-        /// Run without the node agent (an API server only).
+    /// Run the API server, the controllers and the node agent.
+    Server(ServerArgs),
+    /// Test only: N "hollow" nodes that register, renew their Leases and
+    /// report the pods bound to them Running and Ready without running
+    /// anything (pods with restartPolicy Never/OnFailure succeed after a
+    /// second), as upstream's kubemark.
+    #[command(hide = true)]
+    Hollow {
         #[arg(long)]
-        disable_agent: bool,
-        #[command(flatten)]
-        agent: AgentOpts,
+        server: String,
+        #[arg(long)]
+        ca_file: PathBuf,
+        /// Client certificate and key (PEM) with rights over nodes and pods.
+        #[arg(long)]
+        cert_file: PathBuf,
+        #[arg(long)]
+        key_file: PathBuf,
+        #[arg(long, default_value_t = 3)]
+        nodes: u32,
+        #[arg(long, default_value = "hollow-")]
+        prefix: String,
+        #[arg(long, default_value = "4")]
+        cpu: String,
+        #[arg(long, default_value = "16Gi")]
+        memory: String,
     },
     /// Run the node agent alone against a remote API server.
     Agent {
@@ -61,6 +62,36 @@ enum Cmd {
         #[command(flatten)]
         agent: AgentOpts,
     },
+}
+
+#[derive(clap::Args)]
+struct ServerArgs {
+    /// State: PKI, datastore.
+    #[arg(long, default_value = "/var/lib/lichen/server")]
+    data_dir: PathBuf,
+    /// Address to serve the API on.
+    #[arg(long, default_value = "0.0.0.0:6443")]
+    bind: SocketAddr,
+    /// Extra names or IPs for the serving certificate (repeatable).
+    #[arg(long = "tls-san")]
+    tls_san: Vec<String>,
+    /// The range Services get cluster IPs from (IPv4).
+    #[arg(long, default_value = "10.43.0.0/16")]
+    service_cidr: lichen_apiserver::services::ServiceCidr,
+    /// Static bearer tokens: CSV lines `token,user,uid,"group1,group2"`,
+    /// as kube-apiserver's `--token-auth-file`.
+    #[arg(long = "token-file")]
+    token_file: Option<PathBuf>,
+    #[command(flatten)]
+    datastore: Datastore,
+    /// Run without the node agent (an API server only).
+    #[arg(long)]
+    disable_agent: bool,
+    /// Run without the controllers and the scheduler.
+    #[arg(long)]
+    disable_controllers: bool,
+    #[command(flatten)]
+    agent: AgentOpts,
 }
 
 /// How the node agent runs pods.
@@ -143,22 +174,23 @@ struct Datastore {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
-        Cmd::Server {
-            data_dir,
-            bind,
-            tls_san,
-            service_cidr,
-            token_file,
-            datastore,
-            disable_agent,
-            agent,
-        } => {
-            let tokens = match &token_file {
-                Some(path) => lichen_apiserver::tokens::Tokens::load(path)?,
-                None => lichen_apiserver::tokens::Tokens::default(),
+        Cmd::Server(args) => server(args),
+        Cmd::Hollow { server, ca_file, cert_file, key_file, nodes, prefix, cpu, memory } => {
+            init_logging();
+            let read =
+                |p: &PathBuf| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
+            let client = lichen_kubelet::client::ClientConfig {
+                server,
+                ca_pem: read(&ca_file)?,
+                credentials: lichen_kubelet::client::Credentials::Certificate {
+                    cert_pem: read(&cert_file)?,
+                    key_pem: read(&key_file)?,
+                },
             };
-            let agent = (!disable_agent).then_some(agent);
-            server(data_dir, bind, tls_san, service_cidr, tokens, datastore, agent)
+            let cfg = lichen_kubelet::hollow::Config { nodes, prefix, cpu, memory };
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+            rt.block_on(lichen_kubelet::hollow::run(client, cfg))?;
+            Ok(())
         }
         Cmd::Agent { server, token, ca_file, agent } => {
             init_logging();
@@ -244,15 +276,24 @@ fn agent_config(
     }
 }
 
-fn server(
-    data_dir: PathBuf,
-    bind: SocketAddr,
-    tls_san: Vec<String>,
-    service_cidr: lichen_apiserver::services::ServiceCidr,
-    tokens: lichen_apiserver::tokens::Tokens,
-    datastore: Datastore,
-    agent: Option<AgentOpts>,
-) -> anyhow::Result<()> {
+fn server(args: ServerArgs) -> anyhow::Result<()> {
+    let ServerArgs {
+        data_dir,
+        bind,
+        tls_san,
+        service_cidr,
+        token_file,
+        datastore,
+        disable_agent,
+        disable_controllers,
+        agent,
+    } = args;
+    let tokens = match &token_file {
+        Some(path) => lichen_apiserver::tokens::Tokens::load(path)?,
+        None => lichen_apiserver::tokens::Tokens::default(),
+    };
+    let agent = (!disable_agent).then_some(agent);
+    let controllers = !disable_controllers;
     init_logging();
     let started = std::time::Instant::now();
     std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
@@ -335,7 +376,18 @@ fn server(
                 _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
             }
         };
-        let cfg = lichen_apiserver::Config { listener, tls, version, service_cidr, tokens, kubelet_client };
+        let server = lichen_apiserver::Server::new(store, version, service_cidr, tokens, kubelet_client, port)?;
+        if controllers {
+            // In-process: the router itself, as a trusted identity.
+            let identity = lichen_apiserver::Identity {
+                user: "system:lichen-controllers".into(),
+                uid: String::new(),
+                groups: vec!["system:masters".into(), "system:authenticated".into()],
+            };
+            let client = lichen_kubelet::client::Client::from_service(server.local(identity));
+            let cfg = lichen_controllers::Config { identity: format!("{hostname}_{}", std::process::id()) };
+            tokio::spawn(lichen_controllers::run(client, cfg));
+        }
         if let Some((agent_cfg, listener)) = agent {
             // The CRI channel needs the runtime, so the agent is made here.
             let agent = lichen_kubelet::Agent::new(agent_cfg).context("node agent")?;
@@ -346,7 +398,7 @@ fn server(
             started.elapsed().as_millis(),
             pki.dir.join(lichen_pki::file::ADMIN_KUBECONFIG).display()
         );
-        lichen_apiserver::serve(cfg, store, shutdown).await.map_err(anyhow::Error::from)
+        server.serve(listener, tls, shutdown).await.map_err(anyhow::Error::from)
     })?;
     eprintln!("lichen: server stopped");
     Ok(())

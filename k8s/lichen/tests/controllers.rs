@@ -1,0 +1,231 @@
+//! The controllers and the scheduler inside `lichen server`, with hollow
+//! nodes (`lichen hollow`) standing in for agents, driven by the real
+//! kubectl.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::HashSet;
+use std::process::{Child, Command};
+use std::time::Duration;
+
+use common::{Kubectl, Server, eventually};
+
+const T: Duration = Duration::from_secs(60);
+
+/// `lichen hollow` with `n` nodes against `server`; killed on drop.
+struct Hollow(Child);
+
+impl Hollow {
+    fn start(server: &Server, n: u32, prefix: &str) -> Hollow {
+        let pki = server.data.join("pki");
+        let child = Command::new(common::lichen_bin())
+            .args(["hollow", "--server", &format!("https://127.0.0.1:{}", server.port)])
+            .arg("--ca-file")
+            .arg(pki.join("ca.crt"))
+            .arg("--cert-file")
+            .arg(pki.join("admin.crt"))
+            .arg("--key-file")
+            .arg(pki.join("admin.key"))
+            .args(["--nodes", &n.to_string(), "--prefix", prefix])
+            .spawn()
+            .unwrap();
+        Hollow(child)
+    }
+}
+
+impl Drop for Hollow {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn jsonpath(k: &Kubectl, args: &[&str], path: &str) -> String {
+    let mut a = args.to_vec();
+    let p = format!("jsonpath={path}");
+    a.extend(["-o", &p]);
+    k.run(&a).ok().to_owned()
+}
+
+fn wait_ready_nodes(k: &Kubectl, n: usize) {
+    assert!(
+        eventually(T, || {
+            let out = k.run(&["get", "nodes", "--no-headers"]);
+            out.code == 0
+                && out.stdout.lines().filter(|l| l.split_whitespace().nth(1) == Some("Ready")).count() == n
+        }),
+        "{n} Ready nodes"
+    );
+}
+
+#[test]
+fn deployments_roll_out_scale_undo_pause_and_are_collected() {
+    let Some((server, k)) = common::setup() else { return };
+    let _hollow = Hollow::start(&server, 3, "hollow-");
+    wait_ready_nodes(&k, 3);
+
+    k.run(&["create", "deployment", "web", "--image=web:1", "--replicas=5"]).ok();
+    let out = k.run(&["rollout", "status", "deployment/web", "--timeout=60s"]);
+    assert!(out.ok().contains("deployment \"web\" successfully rolled out"), "{}", out.stdout);
+    let nodes = jsonpath(&k, &["get", "pods", "-l", "app=web"], "{.items[*].spec.nodeName}");
+    let used: HashSet<&str> = nodes.split_whitespace().collect();
+    assert_eq!(used.len(), 3, "5 pods spread over 3 nodes: {nodes}");
+
+    // An image change, watched: never more than 5 + maxSurge (25% of 5,
+    // rounded up: 2) pods at once.
+    let (mut watch, lines) = k.spawn(&[
+        "get",
+        "pods",
+        "-l",
+        "app=web",
+        "--watch",
+        "--output-watch-events",
+        "-o",
+        "jsonpath={.type} {.object.metadata.name} {.object.metadata.deletionTimestamp}{\"\\n\"}",
+    ]);
+    k.run(&["set", "image", "deployment/web", "web=web:2"]).ok();
+    k.run(&["rollout", "status", "deployment/web", "--timeout=60s"]).ok();
+    std::thread::sleep(Duration::from_millis(500));
+    watch.stop();
+    let mut live: HashSet<String> = HashSet::new();
+    let mut most = 0;
+    for line in lines.try_iter() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        match f.as_slice() {
+            ["ADDED" | "MODIFIED", name] => {
+                live.insert((*name).to_owned());
+            }
+            ["ADDED" | "MODIFIED", name, _] | ["DELETED", name, ..] => {
+                live.remove(*name);
+            }
+            _ => {}
+        }
+        most = most.max(live.len());
+    }
+    assert!((5..=7).contains(&most), "{most} pods at once during the rollout");
+    let images = jsonpath(&k, &["get", "pods", "-l", "app=web"], "{.items[*].spec.containers[0].image}");
+    assert_eq!(images.split_whitespace().filter(|i| *i == "web:2").count(), 5, "{images}");
+
+    // History, undo, pause and resume, scale, restart.
+    let history = k.run(&["rollout", "history", "deployment/web"]).ok().to_owned();
+    assert!(history.contains("1 ") && history.contains("2 "), "{history}");
+    k.run(&["rollout", "undo", "deployment/web"]).ok();
+    k.run(&["rollout", "status", "deployment/web", "--timeout=60s"]).ok();
+    assert_eq!(
+        jsonpath(&k, &["get", "deployment", "web"], "{.spec.template.spec.containers[0].image}"),
+        "web:1"
+    );
+    assert_eq!(
+        jsonpath(
+            &k,
+            &["get", "deployment", "web"],
+            "{.metadata.annotations.deployment\\.kubernetes\\.io/revision}"
+        ),
+        "3"
+    );
+    let history = k.run(&["rollout", "history", "deployment/web"]).ok().to_owned();
+    assert!(history.contains("2 ") && history.contains("3 ") && !history.contains("\n1 "), "{history}");
+
+    k.run(&["rollout", "pause", "deployment/web"]).ok();
+    k.run(&["set", "image", "deployment/web", "web=web:3"]).ok();
+    std::thread::sleep(Duration::from_secs(1));
+    let sets =
+        jsonpath(&k, &["get", "rs", "-l", "app=web"], "{.items[*].spec.template.spec.containers[0].image}");
+    assert!(!sets.contains("web:3"), "paused deployment rolled: {sets}");
+    assert!(
+        eventually(T, || jsonpath(
+            &k,
+            &["get", "deployment", "web"],
+            "{.status.conditions[?(@.type==\"Progressing\")].reason}"
+        ) == "DeploymentPaused"),
+        "paused condition"
+    );
+    k.run(&["rollout", "resume", "deployment/web"]).ok();
+    k.run(&["rollout", "status", "deployment/web", "--timeout=60s"]).ok();
+    k.run(&["scale", "deployment/web", "--replicas=2"]).ok();
+    assert!(
+        eventually(T, || jsonpath(
+            &k,
+            &["get", "deployment", "web"],
+            "{.status.replicas}/{.status.availableReplicas}"
+        ) == "2/2"),
+        "scaled to 2"
+    );
+    k.run(&["rollout", "restart", "deployment/web"]).ok();
+    k.run(&["rollout", "status", "deployment/web", "--timeout=60s"]).ok();
+    assert_eq!(
+        jsonpath(&k, &["get", "rs", "-l", "app=web"], "{.items[*].metadata.name}").split_whitespace().count(),
+        4
+    );
+
+    // Background deletion removes the sets and pods; orphan keeps them.
+    k.run(&["delete", "deployment", "web"]).ok();
+    let gone =
+        eventually(T, || k.run(&["get", "rs,pods", "-l", "app=web", "-o", "name"]).ok().trim().is_empty());
+    let left = k.run(&["get", "rs,pods", "-l", "app=web", "-o", "yaml"]).ok().to_owned();
+    assert!(gone, "replica sets and pods of a deleted deployment: {left}");
+    k.run(&["create", "deployment", "keep", "--image=keep:1", "--replicas=2"]).ok();
+    k.run(&["rollout", "status", "deployment/keep", "--timeout=60s"]).ok();
+    k.run(&["delete", "deployment", "keep", "--cascade=orphan"]).ok();
+    std::thread::sleep(Duration::from_secs(1));
+    let left = jsonpath(&k, &["get", "rs", "-l", "app=keep"], "{.items[*].metadata.ownerReferences}");
+    assert!(left.is_empty(), "orphaned set still owned: {left}");
+    assert_eq!(
+        jsonpath(&k, &["get", "pods", "-l", "app=keep"], "{.items[*].status.phase}"),
+        "Running Running"
+    );
+}
+
+#[test]
+fn unschedulable_pods_say_why_and_namespaces_take_their_contents_along() {
+    let Some((server, k)) = common::setup() else { return };
+    let _hollow = Hollow::start(&server, 3, "node-");
+    wait_ready_nodes(&k, 3);
+    k.run(&["taint", "node", "node-0", "dedicated=gpu:NoSchedule"]).ok();
+    k.run(&["cordon", "node-1"]).ok();
+    let overrides =
+        r#"{"spec":{"containers":[{"name":"big","image":"big","resources":{"requests":{"cpu":"64"}}}]}}"#;
+    k.run(&["run", "big", "--image=big", &format!("--overrides={overrides}")]).ok();
+    let want = "0/3 nodes are available: 1 Insufficient cpu, 1 node(s) had untolerated taint {dedicated: gpu}, 1 node(s) were unschedulable.";
+    assert!(
+        eventually(T, || jsonpath(
+            &k,
+            &["get", "pod", "big"],
+            "{.status.conditions[?(@.type==\"PodScheduled\")].message}"
+        ) == want),
+        "PodScheduled message"
+    );
+    let events = k.run(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=big",
+        "-o",
+        "jsonpath={.items[*].message}",
+    ]);
+    assert!(events.ok().contains(want), "{}", events.stdout);
+    let describe = k.run(&["describe", "pod", "big"]).ok().to_owned();
+    assert!(describe.contains("FailedScheduling") && describe.contains(want), "{describe}");
+    // Uncordoned, the pod still does not fit; a small one does.
+    k.run(&["uncordon", "node-1"]).ok();
+    k.run(&["run", "small", "--image=small"]).ok();
+    assert!(
+        eventually(T, || jsonpath(&k, &["get", "pod", "small"], "{.spec.nodeName} {.status.phase}")
+            == "node-1 Running"
+            || jsonpath(&k, &["get", "pod", "small"], "{.spec.nodeName} {.status.phase}")
+                == "node-2 Running"),
+        "small pod placed on an untainted node"
+    );
+
+    k.run(&["create", "namespace", "team"]).ok();
+    k.run(&["-n", "team", "create", "deployment", "app", "--image=app", "--replicas=3"]).ok();
+    k.run(&["-n", "team", "rollout", "status", "deployment/app", "--timeout=60s"]).ok();
+    k.run(&["delete", "namespace", "team", "--wait=false"]).ok();
+    assert!(
+        eventually(T, || k.run(&["get", "namespace", "team"]).code != 0),
+        "namespace gone with its contents"
+    );
+    assert!(k.run(&["get", "pods", "-A", "-o", "name"]).ok().lines().all(|l| !l.contains("app-")));
+}
