@@ -121,7 +121,7 @@ async fn invalid_reviews_are_422() {
     assert_eq!(code, 422);
     assert_eq!(
         body["message"],
-        "SelfSubjectAccessReview \"\" is invalid: spec: Invalid value: \"null\": exactly one of nonResourceAttributes or resourceAttributes must be specified"
+        "SelfSubjectAccessReview.authorization.k8s.io \"\" is invalid: spec: Invalid value: \"null\": exactly one of nonResourceAttributes or resourceAttributes must be specified"
     );
     let sar = json!({"spec": {"resourceAttributes": {"verb": "get", "resource": "pods"}}});
     let (code, body) = call(
