@@ -31,6 +31,11 @@ pub struct Config {
     pub tokens: crate::tokens::Tokens,
     /// How to reach node agents for logs, exec, attach and port-forward.
     pub kubelet_client: crate::nodeproxy::KubeletClient,
+    /// The service-account key (PKCS#8 PEM) that signs and verifies
+    /// service-account tokens; empty for none (no TokenRequest then).
+    pub service_account_key_pem: String,
+    /// Its public half (SPKI PEM), checked against the key; may be empty.
+    pub service_account_pub_pem: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +44,8 @@ pub enum ServeError {
     Listen(#[source] std::io::Error),
     #[error("client for node agents: {0}")]
     KubeletClient(String),
+    #[error("service-account key")]
+    ServiceAccountKey(#[source] crate::satokens::jwt::KeyError),
     #[error("creating the system namespaces")]
     Bootstrap(#[source] lichen_store::StoreError),
 }
@@ -96,11 +103,16 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::from_std(cfg.listener).map_err(ServeError::Listen)?;
     let acceptor = TlsAcceptor::from(cfg.tls);
     let port = listener.local_addr().map_err(ServeError::Listen)?.port();
-    let api = Arc::new(
-        Api::new(store.clone(), cfg.service_cidr)
-            .with_tokens(cfg.tokens)
-            .with_kubelet_client(cfg.kubelet_client)?,
-    );
+    let mut api = Api::new(store.clone(), cfg.service_cidr)
+        .with_tokens(cfg.tokens)
+        .with_kubelet_client(cfg.kubelet_client)?;
+    if !cfg.service_account_key_pem.trim().is_empty() {
+        let issuer =
+            crate::satokens::Issuer::from_pem(&cfg.service_account_key_pem, &cfg.service_account_pub_pem)
+                .map_err(ServeError::ServiceAccountKey)?;
+        api = api.with_service_account_issuer(issuer);
+    }
+    let api = Arc::new(api);
     crate::bootstrap::ensure(&api, port).map_err(ServeError::Bootstrap)?;
     crate::crds::reload(&api).map_err(ServeError::Bootstrap)?;
     crate::crds::spawn_watcher(api.clone());

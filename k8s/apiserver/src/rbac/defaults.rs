@@ -175,6 +175,19 @@ pub fn cluster_roles() -> Vec<Value> {
             None,
             vec![urls(&["/healthz", "/livez", "/readyz", "/version", "/version/"], &["get"])],
         ),
+        cluster_role(
+            "system:service-account-issuer-discovery",
+            None,
+            vec![urls(
+                &[
+                    "/.well-known/openid-configuration",
+                    "/.well-known/openid-configuration/",
+                    "/openid/v1/jwks",
+                    "/openid/v1/jwks/",
+                ],
+                &["get"],
+            )],
+        ),
         aggregated("view", Some("edit")),
     ]
 }
@@ -326,6 +339,7 @@ pub fn cluster_role_bindings() -> Vec<Value> {
         binding("system:monitoring", &["system:monitoring"]),
         binding("system:node", &["system:nodes"]),
         binding("system:public-info-viewer", &["system:authenticated", "system:unauthenticated"]),
+        binding("system:service-account-issuer-discovery", &["system:serviceaccounts"]),
     ]
 }
 
