@@ -335,7 +335,16 @@ fn server(
                 _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
             }
         };
-        let cfg = lichen_apiserver::Config { listener, tls, version, service_cidr, tokens, kubelet_client };
+        let cfg = lichen_apiserver::Config {
+            listener,
+            tls,
+            version,
+            service_cidr,
+            tokens,
+            kubelet_client,
+            service_account_key_pem: pki.sa_key_pem.clone(),
+            service_account_pub_pem: pki.sa_pub_pem.clone(),
+        };
         if let Some((agent_cfg, listener)) = agent {
             // The CRI channel needs the runtime, so the agent is made here.
             let agent = lichen_kubelet::Agent::new(agent_cfg).context("node agent")?;
