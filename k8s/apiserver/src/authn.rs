@@ -4,6 +4,7 @@
 //! ([`crate::tokens`]), else a service-account token
 //! ([`crate::satokens::validate`]). Anything else is 401.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::http::HeaderMap;
@@ -18,6 +19,9 @@ pub struct Identity {
     /// Empty when the authenticator knows none (certificates).
     pub uid: String,
     pub groups: Vec<String>,
+    /// What else the authenticator says (a service-account token's pod,
+    /// node and credential id), as upstream's `user.Info.GetExtra`.
+    pub extra: BTreeMap<String, Vec<String>>,
 }
 
 impl Identity {
@@ -40,7 +44,7 @@ pub fn from_certificate(der: &[u8]) -> Option<Identity> {
     let mut groups: Vec<String> =
         subject.iter_organization().filter_map(|o| o.as_str().ok().map(String::from)).collect();
     groups.push("system:authenticated".into());
-    Some(Identity { user, uid: String::new(), groups })
+    Some(Identity { user, uid: String::new(), groups, extra: BTreeMap::new() })
 }
 
 /// The identity of a request: the client certificate's first (upstream
@@ -83,8 +87,12 @@ mod tests {
         assert!(matches!(authenticate(&api, None, &h).await, Err(ApiError::Unauthorized)));
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer bad"));
         assert!(matches!(authenticate(&api, None, &h).await, Err(ApiError::Unauthorized)));
-        let cert =
-            Identity { user: "admin".into(), uid: String::new(), groups: vec!["system:masters".into()] };
+        let cert = Identity {
+            user: "admin".into(),
+            uid: String::new(),
+            groups: vec!["system:masters".into()],
+            extra: Default::default(),
+        };
         assert_eq!(authenticate(&api, Some(cert), &h).await.unwrap().user, "admin");
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer good"));
         assert_eq!(authenticate(&api, None, &h).await.unwrap().user, "alice");

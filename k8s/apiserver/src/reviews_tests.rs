@@ -23,7 +23,12 @@ fn api() -> Arc<Api> {
 }
 
 fn admin() -> Identity {
-    Identity { user: "admin".into(), uid: String::new(), groups: vec!["system:masters".into()] }
+    Identity {
+        user: "admin".into(),
+        uid: String::new(),
+        groups: vec!["system:masters".into()],
+        extra: Default::default(),
+    }
 }
 
 /// (status code, body) of one request; `who` is a client certificate

@@ -73,7 +73,12 @@ impl Tokens {
             if !groups.iter().any(|g| g == "system:authenticated") {
                 groups.push("system:authenticated".into());
             }
-            let identity = Identity { user: record[1].clone(), uid: record[2].clone(), groups };
+            let identity = Identity {
+                user: record[1].clone(),
+                uid: record[2].clone(),
+                groups,
+                extra: Default::default(),
+            };
             let token = record[0].as_bytes().to_vec();
             entries.retain(|e| e.token != token);
             entries.push(Entry { token, identity });

@@ -34,7 +34,7 @@ fn whoami(k: &Kubectl) -> Vec<(String, String)> {
     out.ok()
         .lines()
         .skip(1)
-        .filter_map(|l| l.split_once(char::is_whitespace))
+        .filter_map(|l| l.split_once("  "))
         .map(|(a, v)| (a.to_string(), v.trim().to_string()))
         .collect()
 }
@@ -78,6 +78,8 @@ fn kubectl_create_token_authenticates_as_the_service_account() {
         "[system:serviceaccounts system:serviceaccounts:default system:authenticated]",
         "{me:?}"
     );
+    let jti = c["jti"].as_str().unwrap();
+    assert_eq!(attribute(&me, "Extra: authentication.kubernetes.io/credential-id"), format!("[JTI={jti}]"));
 
     // RBAC: nothing by default, what a binding grants afterwards.
     let err = sa.run(&["get", "pods"]).fails().to_string();
@@ -167,7 +169,11 @@ fn a_pod_bound_token_dies_with_its_pod() {
     assert_eq!(c["kubernetes.io"]["pod"], serde_json::json!({"name": "p", "uid": pod_uid}));
     assert_eq!(c["kubernetes.io"]["node"], serde_json::json!({"name": "ghost"}));
     let sa = with_token(&server, &k, "sa1", &token);
-    assert_eq!(attribute(&whoami(&sa), "Username"), "system:serviceaccount:default:sa1");
+    let me = whoami(&sa);
+    assert_eq!(attribute(&me, "Username"), "system:serviceaccount:default:sa1");
+    assert_eq!(attribute(&me, "Extra: authentication.kubernetes.io/pod-name"), "[p]", "{me:?}");
+    assert_eq!(attribute(&me, "Extra: authentication.kubernetes.io/pod-uid"), format!("[{pod_uid}]"));
+    assert_eq!(attribute(&me, "Extra: authentication.kubernetes.io/node-name"), "[ghost]");
 
     // A scheduled pod is deleted gracefully: while it terminates, its
     // token still works, as upstream.

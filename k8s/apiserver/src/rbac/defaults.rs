@@ -354,7 +354,12 @@ mod tests {
     }
 
     fn someone() -> Identity {
-        Identity { user: "bob".into(), uid: String::new(), groups: vec!["system:authenticated".into()] }
+        Identity {
+            user: "bob".into(),
+            uid: String::new(),
+            groups: vec!["system:authenticated".into()],
+            extra: Default::default(),
+        }
     }
 
     fn get(path: &str) -> Request {
@@ -388,8 +393,12 @@ mod tests {
             ..ResourceAttributes::default()
         });
         assert!(!p.authorize(&someone(), &pods).allowed);
-        let admin =
-            Identity { user: "admin".into(), uid: String::new(), groups: vec!["system:masters".into()] };
+        let admin = Identity {
+            user: "admin".into(),
+            uid: String::new(),
+            groups: vec!["system:masters".into()],
+            extra: Default::default(),
+        };
         assert!(p.authorize(&admin, &pods).allowed);
     }
 

@@ -46,7 +46,12 @@ fn api() -> Arc<Api> {
 }
 
 fn admin() -> Identity {
-    Identity { user: "admin".into(), uid: String::new(), groups: vec!["system:masters".into()] }
+    Identity {
+        user: "admin".into(),
+        uid: String::new(),
+        groups: vec!["system:masters".into()],
+        extra: Default::default(),
+    }
 }
 
 async fn call(
@@ -136,8 +141,8 @@ async fn a_token_request_issues_a_token_that_authenticates_as_the_service_accoun
     let expires = lichen_apimachinery::timestamp::parse_rfc3339(expires).unwrap();
     assert!((before + 3600..=before + 3602).contains(&expires), "{expires} vs {before}");
 
-    let token = body["status"]["token"].as_str().unwrap();
-    let claims = payload(token);
+    let issued = body["status"]["token"].as_str().unwrap();
+    let claims = payload(issued);
     assert_eq!(claims["sub"], "system:serviceaccount:default:sa1");
     assert_eq!(claims["iss"], ISSUER);
     assert_eq!(claims["exp"], json!(expires));
@@ -147,31 +152,29 @@ async fn a_token_request_issues_a_token_that_authenticates_as_the_service_accoun
     );
     assert_eq!(claims["jti"].as_str().unwrap().len(), 36);
 
-    let user = whoami(&api, token).await.unwrap();
+    let user = whoami(&api, issued).await.unwrap();
     assert_eq!(user["username"], "system:serviceaccount:default:sa1");
     assert_eq!(user["uid"], json!(uid));
+    let jti = claims["jti"].as_str().unwrap();
+    assert_eq!(user["extra"], json!({"authentication.kubernetes.io/credential-id": [format!("JTI={jti}")]}));
     assert_eq!(
         user["groups"],
         json!(["system:serviceaccounts", "system:serviceaccounts:default", "system:authenticated"])
     );
     // RBAC applies: nothing granted yet.
     let (code, body) =
-        call(&api, None, Some(token), Method::GET, "/api/v1/namespaces/default/pods", None).await;
+        call(&api, None, Some(issued), Method::GET, "/api/v1/namespaces/default/pods", None).await;
     assert_eq!(code, 403);
     assert_eq!(
         body["message"],
         "pods is forbidden: User \"system:serviceaccount:default:sa1\" cannot list resource \"pods\" in API group \"\" in the namespace \"default\""
     );
     // Another audience is not for the API server.
-    let vault = token_for(&api, json!({"audiences": ["vault"]})).await;
+    let vault = token(&api, json!({"audiences": ["vault"]})).await;
     assert_eq!(payload(&vault)["aud"], json!(["vault"]));
     assert_eq!(whoami(&api, &vault).await, Err(401));
     // Static tokens still work next to them.
     assert_eq!(whoami(&api, "bobtoken").await.unwrap()["username"], "bob");
-}
-
-async fn token_for(api: &Arc<Api>, spec: Value) -> String {
-    token(api, spec).await
 }
 
 #[tokio::test]
@@ -290,7 +293,11 @@ async fn bound_objects_must_exist_and_match() {
     assert_eq!(claims["kubernetes.io"]["pod"], json!({"name": "p", "uid": pod_uid}));
     // The node does not exist: its name only.
     assert_eq!(claims["kubernetes.io"]["node"], json!({"name": "no-such-node"}));
-    assert!(whoami(&api, &token).await.is_ok());
+    let extra = &whoami(&api, &token).await.unwrap()["extra"];
+    assert_eq!(extra["authentication.kubernetes.io/pod-name"], json!(["p"]));
+    assert_eq!(extra["authentication.kubernetes.io/pod-uid"], json!([pod_uid]));
+    assert_eq!(extra["authentication.kubernetes.io/node-name"], json!(["no-such-node"]));
+    assert!(extra.get("authentication.kubernetes.io/node-uid").is_none(), "{extra}");
     // The kubelet's lifetime for projected tokens is extended to a year.
     let (code, body) = request(
         &api,

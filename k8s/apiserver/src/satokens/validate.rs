@@ -5,11 +5,12 @@
 //! than the leeway ago counts as gone; one still in its grace period does
 //! not.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::jwt::{LEEWAY_SECONDS, Ref, VerifyError};
+use super::jwt::{Claims, LEEWAY_SECONDS, Ref, VerifyError};
 use super::{deleted_before, get_core, uid_of};
 use crate::api::Api;
 use crate::authn::Identity;
@@ -58,11 +59,37 @@ pub async fn authenticate(api: &Arc<Api>, token: &str) -> Result<Identity, Token
         // A node-bound token; in a pod-bound one the node is information.
         live(api, "Node", "nodes", "", node, cutoff).await?;
     }
-    Ok(crate::rbac::policy::service_account_identity(
+    let mut id = crate::rbac::policy::service_account_identity(
         namespace,
         &k.serviceaccount.name,
         &k.serviceaccount.uid,
-    ))
+    );
+    id.extra = extra(&claims);
+    Ok(id)
+}
+
+/// Upstream's `ServiceAccountInfo.UserInfo` extras: the pod and node the
+/// token names, and the credential id (`JTI=<jti>`) for audit.
+fn extra(claims: &Claims) -> BTreeMap<String, Vec<String>> {
+    let k = &claims.kubernetes;
+    let mut extra = BTreeMap::new();
+    let mut put = |key: &str, value: &str| {
+        if !value.is_empty() {
+            extra.insert(format!("authentication.kubernetes.io/{key}"), vec![value.to_string()]);
+        }
+    };
+    if let Some(pod) = &k.pod {
+        put("pod-name", &pod.name);
+        put("pod-uid", &pod.uid);
+    }
+    if let Some(node) = &k.node {
+        put("node-name", &node.name);
+        put("node-uid", &node.uid);
+    }
+    if !claims.jti.is_empty() {
+        put("credential-id", &format!("JTI={}", claims.jti));
+    }
+    extra
 }
 
 /// Checks that the object a claim names exists with the claimed uid and was
