@@ -111,7 +111,7 @@ const BUILTIN: &[Row] = &[
     ),
     ("", "v1", "resourcequotas", "ResourceQuota", true, &["quota"], &[], &["status"]),
     ("", "v1", "secrets", "Secret", true, &[], &[], &[]),
-    ("", "v1", "serviceaccounts", "ServiceAccount", true, &["sa"], &[], &[]),
+    ("", "v1", "serviceaccounts", "ServiceAccount", true, &["sa"], &[], &["token"]),
     ("", "v1", "services", "Service", true, &["svc"], &["all"], &["status"]),
     (
         "apiextensions.k8s.io",
@@ -213,6 +213,13 @@ pub fn builtin() -> Vec<Resource> {
                         kind: "Binding".into(),
                         verbs: strings(&["create"]),
                     },
+                    "token" => Subresource {
+                        name: name.into(),
+                        group: "authentication.k8s.io".into(),
+                        version: "v1".into(),
+                        kind: "TokenRequest".into(),
+                        verbs: strings(&["create"]),
+                    },
                     "log" => Subresource {
                         name: name.into(),
                         group: group.into(),
@@ -291,6 +298,12 @@ mod tests {
         assert_eq!(deploy.api_version(), "apps/v1");
         let scale = deploy.subresources.iter().find(|s| s.name == "scale").expect("scale");
         assert_eq!((scale.group.as_str(), scale.kind.as_str()), ("autoscaling", "Scale"));
+        let sa = all.iter().find(|r| r.plural == "serviceaccounts").expect("serviceaccounts");
+        let token = sa.subresources.iter().find(|s| s.name == "token").expect("serviceaccounts/token");
+        assert_eq!(
+            (token.group.as_str(), token.version.as_str(), token.kind.as_str(), token.verbs.as_slice()),
+            ("authentication.k8s.io", "v1", "TokenRequest", &["create".to_string()][..])
+        );
         let ssar = all.iter().find(|r| r.plural == "selfsubjectaccessreviews").expect("ssar");
         assert_eq!(ssar.verbs, ["create"]);
         assert_eq!(deploy.verbs.len(), 8);

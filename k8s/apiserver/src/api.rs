@@ -37,6 +37,8 @@ pub struct Api {
     pub rbac: crate::rbac::Cache,
     /// The client for node agents (logs, exec, port-forward).
     node_client: Option<Arc<crate::nodeproxy::NodeClient>>,
+    /// Issues and verifies service-account tokens; `None` without a key.
+    sa_issuer: Option<crate::satokens::Issuer>,
 }
 
 /// The query parameters of one request (a name may repeat; the first wins,
@@ -170,7 +172,18 @@ impl Api {
             tokens: crate::tokens::Tokens::default(),
             rbac: crate::rbac::Cache::default(),
             node_client: None,
+            sa_issuer: None,
         }
+    }
+
+    /// Issues and accepts service-account tokens signed with this key.
+    pub fn with_service_account_issuer(mut self, issuer: crate::satokens::Issuer) -> Self {
+        self.sa_issuer = Some(issuer);
+        self
+    }
+
+    pub fn service_account_issuer(&self) -> Option<&crate::satokens::Issuer> {
+        self.sa_issuer.as_ref()
     }
 
     /// Accepts the bearer tokens of a token file.
@@ -274,7 +287,7 @@ async fn dispatch(api: Arc<Api>, identity: Option<Identity>, req: Request) -> Re
     let method = parts.method.clone();
     // Authentication and authorization come before routing, as upstream's
     // filters: a path nobody may see is 401/403, not 404.
-    let identity = crate::tokens::authenticate(&api.tokens, identity, &parts.headers)?;
+    let identity = crate::authn::authenticate(&api, identity, &parts.headers).await?;
     let params = Params::parse(parts.uri.query())?;
     let path = parts.uri.path();
     let target = request::parse(&parts.method, path, params.flag("watch"));
@@ -287,6 +300,9 @@ async fn dispatch(api: Arc<Api>, identity: Option<Identity>, req: Request) -> Re
     }
     if path == "/openapi/v3" || path.starts_with("/openapi/v3/") {
         return crate::openapi::serve(&api, path, &params, &parts.headers);
+    }
+    if crate::satokens::oidc::is_discovery(path) {
+        return crate::satokens::oidc::serve(api.service_account_issuer(), &method, path, &parts.headers);
     }
     let Some(target) = target else {
         return Err(ApiError::NoRoute);
@@ -317,6 +333,9 @@ async fn dispatch(api: Arc<Api>, identity: Option<Identity>, req: Request) -> Re
                     });
                 }
                 return crate::binding::create(&ctx, body).await;
+            }
+            if crate::satokens::request::is_token_request(&ctx) {
+                return crate::satokens::request::create(&ctx, body).await;
             }
             if crate::nodeproxy::is_node_proxy(&ctx) {
                 return crate::nodeproxy::handle(&ctx, &method, &raw_query, upgrade).await;

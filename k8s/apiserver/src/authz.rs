@@ -221,7 +221,12 @@ mod tests {
     use super::*;
 
     fn bob() -> Identity {
-        Identity { user: "bob".into(), uid: String::new(), groups: vec!["system:authenticated".into()] }
+        Identity {
+            user: "bob".into(),
+            uid: String::new(),
+            groups: vec!["system:authenticated".into()],
+            extra: Default::default(),
+        }
     }
 
     fn rr(

@@ -2,8 +2,9 @@
 //!
 //! It owns HTTP: TLS (rustls, ring), the accept loop (hyper, HTTP/1.1 and
 //! HTTP/2, as client-go speaks both), routing, authentication (client
-//! certificates, bearer tokens), RBAC authorization, and the Kubernetes
-//! resource semantics (discovery, CRUD, lists, watches, patches, Tables) on
+//! certificates, bearer tokens, service-account tokens), RBAC authorization,
+//! and the Kubernetes resource semantics (discovery, CRUD, lists, watches,
+//! patches, Tables) on
 //! top of [`lichen_store::Store`]. The API's rules without I/O live in
 //! lichen-apimachinery. It must not touch SQLite or any storage detail below
 //! the `Store` trait, and it never runs controllers or the agent.
@@ -34,6 +35,7 @@ pub mod protobuf;
 pub mod rbac;
 pub mod request;
 pub mod reviews;
+pub mod satokens;
 pub mod scale;
 pub mod selectors;
 pub mod serve;
@@ -48,4 +50,4 @@ pub mod watch;
 
 pub use authn::Identity;
 pub use nodeproxy::KubeletClient;
-pub use serve::{Config, ServeError, Server, serve};
+pub use serve::{Config, Options, ServeError, Server, serve};

@@ -192,7 +192,24 @@ fn spec_identity(obj: &Value) -> Identity {
         .and_then(Value::as_array)
         .map(|g| g.iter().filter_map(Value::as_str).map(String::from).collect())
         .unwrap_or_default();
-    Identity { user: str_at(&spec, "user").into(), uid: str_at(&spec, "uid").into(), groups }
+    Identity {
+        user: str_at(&spec, "user").into(),
+        uid: str_at(&spec, "uid").into(),
+        groups,
+        extra: spec_extra(&spec),
+    }
+}
+
+/// `spec.extra` of a subject access review: lists of strings by key.
+fn spec_extra(spec: &Value) -> std::collections::BTreeMap<String, Vec<String>> {
+    let Some(extra) = spec.get("extra").and_then(Value::as_object) else { return Default::default() };
+    extra
+        .iter()
+        .map(|(k, v)| {
+            let values = v.as_array().map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect());
+            (k.clone(), values.unwrap_or_default())
+        })
+        .collect()
 }
 
 /// A `LocalSubjectAccessReview` is in the request's namespace: an object
@@ -284,6 +301,9 @@ fn whoami(ctx: &Ctx) -> Value {
     }
     if !id.groups.is_empty() {
         user["groups"] = json!(id.groups);
+    }
+    if !id.extra.is_empty() {
+        user["extra"] = json!(id.extra);
     }
     json!({
         "kind": ctx.res.kind,

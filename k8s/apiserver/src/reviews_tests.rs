@@ -23,7 +23,12 @@ fn api() -> Arc<Api> {
 }
 
 fn admin() -> Identity {
-    Identity { user: "admin".into(), uid: String::new(), groups: vec!["system:masters".into()] }
+    Identity {
+        user: "admin".into(),
+        uid: String::new(),
+        groups: vec!["system:masters".into()],
+        extra: Default::default(),
+    }
 }
 
 /// (status code, body) of one request; `who` is a client certificate
@@ -121,7 +126,7 @@ async fn invalid_reviews_are_422() {
     assert_eq!(code, 422);
     assert_eq!(
         body["message"],
-        "SelfSubjectAccessReview \"\" is invalid: spec: Invalid value: \"null\": exactly one of nonResourceAttributes or resourceAttributes must be specified"
+        "SelfSubjectAccessReview.authorization.k8s.io \"\" is invalid: spec: Invalid value: \"null\": exactly one of nonResourceAttributes or resourceAttributes must be specified"
     );
     let sar = json!({"spec": {"resourceAttributes": {"verb": "get", "resource": "pods"}}});
     let (code, body) = call(

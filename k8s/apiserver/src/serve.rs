@@ -32,6 +32,11 @@ pub struct Config {
     pub tokens: crate::tokens::Tokens,
     /// How to reach node agents for logs, exec, attach and port-forward.
     pub kubelet_client: crate::nodeproxy::KubeletClient,
+    /// The service-account key (PKCS#8 PEM) that signs and verifies
+    /// service-account tokens; empty for none (no TokenRequest then).
+    pub service_account_key_pem: String,
+    /// Its public half (SPKI PEM), checked against the key; may be empty.
+    pub service_account_pub_pem: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +45,8 @@ pub enum ServeError {
     Listen(#[source] std::io::Error),
     #[error("client for node agents: {0}")]
     KubeletClient(String),
+    #[error("service-account key")]
+    ServiceAccountKey(#[source] crate::satokens::jwt::KeyError),
     #[error("creating the system namespaces")]
     Bootstrap(#[source] lichen_store::StoreError),
 }
@@ -87,6 +94,24 @@ async fn health_endpoint(
 /// How long requests in flight may take to finish once shutdown starts.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// What [`Server::new`] needs besides the store.
+pub struct Options {
+    pub version: Info,
+    /// Where Services get their cluster IPs.
+    pub service_cidr: crate::services::ServiceCidr,
+    /// Bearer tokens (`--token-file`); empty for none.
+    pub tokens: crate::tokens::Tokens,
+    /// How to reach node agents for logs, exec, attach and port-forward.
+    pub kubelet_client: crate::nodeproxy::KubeletClient,
+    /// The service-account signing key (PKCS#8 PEM); empty: no tokens.
+    pub service_account_key_pem: String,
+    /// Its public half (SPKI PEM), checked against the key; may be empty.
+    pub service_account_pub_pem: String,
+    /// The port the API is (or will be) served on: the `kubernetes`
+    /// Service's endpoints name it.
+    pub port: u16,
+}
+
 /// The API server before it listens: the routes on the datastore, with the
 /// system objects in place and the background workers (CRD watcher,
 /// finalizers) running. Components in the same process call it through
@@ -98,24 +123,25 @@ pub struct Server {
 }
 
 impl Server {
-    /// `port` is the port the API is (or will be) served on: the
-    /// `kubernetes` Service's endpoints name it.
-    pub fn new(
-        store: Arc<dyn Store>,
-        version: Info,
-        service_cidr: crate::services::ServiceCidr,
-        tokens: crate::tokens::Tokens,
-        kubelet_client: crate::nodeproxy::KubeletClient,
-        port: u16,
-    ) -> Result<Server, ServeError> {
-        let api = Arc::new(
-            Api::new(store.clone(), service_cidr).with_tokens(tokens).with_kubelet_client(kubelet_client)?,
-        );
-        crate::bootstrap::ensure(&api, port).map_err(ServeError::Bootstrap)?;
+    pub fn new(store: Arc<dyn Store>, opts: Options) -> Result<Server, ServeError> {
+        let mut api = Api::new(store.clone(), opts.service_cidr)
+            .with_tokens(opts.tokens)
+            .with_kubelet_client(opts.kubelet_client)?;
+        if !opts.service_account_key_pem.trim().is_empty() {
+            let issuer = crate::satokens::Issuer::from_pem(
+                &opts.service_account_key_pem,
+                &opts.service_account_pub_pem,
+            )
+            .map_err(ServeError::ServiceAccountKey)?;
+            api = api.with_service_account_issuer(issuer);
+        }
+        let api = Arc::new(api);
+        crate::bootstrap::ensure(&api, opts.port).map_err(ServeError::Bootstrap)?;
         crate::crds::reload(&api).map_err(ServeError::Bootstrap)?;
         crate::crds::spawn_watcher(api.clone());
         crate::finalizers::spawn(api.clone());
-        let app = router(AppState { store: store.clone(), version: Arc::new(version), api: api.clone() });
+        let app =
+            router(AppState { store: store.clone(), version: Arc::new(opts.version), api: api.clone() });
         Ok(Server { app, api, store })
     }
 
@@ -202,6 +228,15 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
     let port = cfg.listener.local_addr().map_err(ServeError::Listen)?.port();
-    let server = Server::new(store, cfg.version, cfg.service_cidr, cfg.tokens, cfg.kubelet_client, port)?;
+    let opts = Options {
+        version: cfg.version,
+        service_cidr: cfg.service_cidr,
+        tokens: cfg.tokens,
+        kubelet_client: cfg.kubelet_client,
+        service_account_key_pem: cfg.service_account_key_pem,
+        service_account_pub_pem: cfg.service_account_pub_pem,
+        port,
+    };
+    let server = Server::new(store, opts)?;
     server.serve(cfg.listener, cfg.tls, shutdown).await
 }

@@ -62,7 +62,7 @@ pub enum ApiError {
     /// one `FieldManagerConflict` cause per field.
     #[error("{message}")]
     ApplyConflict { message: String, causes: Vec<Cause> },
-    #[error("{kind} {name:?} is invalid: {}", causes_text(.causes))]
+    #[error("{} {name:?} is invalid: {}", qualified(.group, .kind), causes_text(.causes))]
     Invalid { group: String, kind: String, name: String, causes: Vec<Cause> },
     #[error("{0}")]
     BadRequest(String),
@@ -194,7 +194,8 @@ impl ApiError {
     }
 }
 
-/// `pods`, `deployments.apps`: how upstream names a resource in messages.
+/// `pods`, `deployments.apps`: how upstream names a resource (or a kind,
+/// `Deployment.apps`) in messages.
 pub fn qualified(group: &str, plural: &str) -> String {
     if group.is_empty() { plural.to_string() } else { format!("{plural}.{group}") }
 }

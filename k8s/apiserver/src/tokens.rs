@@ -2,13 +2,13 @@
 //! CSV records `token,user,uid[,"group1,group2"]`. A request with
 //! `Authorization: Bearer <token>` is that user, plus `system:authenticated`.
 //! Tokens are compared in constant time; the file is read once at start.
+//! The chain of authenticators is in [`crate::authn`].
 
 use std::path::{Path, PathBuf};
 
 use axum::http::{HeaderMap, header};
 
 use crate::authn::Identity;
-use crate::status::ApiError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenFileError {
@@ -73,7 +73,12 @@ impl Tokens {
             if !groups.iter().any(|g| g == "system:authenticated") {
                 groups.push("system:authenticated".into());
             }
-            let identity = Identity { user: record[1].clone(), uid: record[2].clone(), groups };
+            let identity = Identity {
+                user: record[1].clone(),
+                uid: record[2].clone(),
+                groups,
+                extra: Default::default(),
+            };
             let token = record[0].as_bytes().to_vec();
             entries.retain(|e| e.token != token);
             entries.push(Entry { token, identity });
@@ -114,20 +119,6 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     let scheme = parts.next()?;
     let token = parts.next()?;
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
-}
-
-/// Who is asking: the client certificate's identity first (upstream tries
-/// x509 before tokens), else a bearer token. No credentials, or a token
-/// that is not in the file, is 401.
-pub fn authenticate(
-    tokens: &Tokens,
-    certificate: Option<Identity>,
-    headers: &HeaderMap,
-) -> Result<Identity, ApiError> {
-    if let Some(id) = certificate {
-        return Ok(id);
-    }
-    bearer(headers).and_then(|t| tokens.authenticate(t)).ok_or(ApiError::Unauthorized)
 }
 
 /// A record and the line it starts on.
@@ -267,19 +258,5 @@ mod tests {
         assert_eq!(bearer(&h), None, "an empty token (double space) is no token");
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
         assert_eq!(bearer(&h), None);
-    }
-
-    #[test]
-    fn certificates_win_and_bad_tokens_are_401() {
-        let tokens = parse("good,alice,1\n").unwrap();
-        let mut h = HeaderMap::new();
-        assert!(matches!(authenticate(&tokens, None, &h), Err(ApiError::Unauthorized)));
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer bad"));
-        assert!(matches!(authenticate(&tokens, None, &h), Err(ApiError::Unauthorized)));
-        let cert =
-            Identity { user: "admin".into(), uid: String::new(), groups: vec!["system:masters".into()] };
-        assert_eq!(authenticate(&tokens, Some(cert), &h).unwrap().user, "admin");
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer good"));
-        assert_eq!(authenticate(&tokens, None, &h).unwrap().user, "alice");
     }
 }

@@ -376,14 +376,19 @@ fn server(args: ServerArgs) -> anyhow::Result<()> {
                 _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
             }
         };
-        let server = lichen_apiserver::Server::new(store, version, service_cidr, tokens, kubelet_client, port)?;
+        let opts = lichen_apiserver::Options {
+            version,
+            service_cidr,
+            tokens,
+            kubelet_client,
+            service_account_key_pem: pki.sa_key_pem.clone(),
+            service_account_pub_pem: pki.sa_pub_pem.clone(),
+            port,
+        };
+        let server = lichen_apiserver::Server::new(store, opts)?;
         if controllers {
             // In-process: the router itself, as a trusted identity.
-            let identity = lichen_apiserver::Identity {
-                user: "system:lichen-controllers".into(),
-                uid: String::new(),
-                groups: vec!["system:masters".into(), "system:authenticated".into()],
-            };
+            let identity = lichen_apiserver::Identity::master("system:lichen-controllers");
             let client = lichen_kubelet::client::Client::from_service(server.local(identity));
             let cfg = lichen_controllers::Config { identity: format!("{hostname}_{}", std::process::id()) };
             tokio::spawn(lichen_controllers::run(client, cfg));

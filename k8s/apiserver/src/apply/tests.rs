@@ -44,8 +44,12 @@ impl Server {
             .header(header::USER_AGENT, UA)
             .body(Body::from(body.to_string()))
             .unwrap();
-        let identity =
-            Identity { user: "admin".into(), uid: String::new(), groups: vec!["system:masters".into()] };
+        let identity = Identity {
+            user: "admin".into(),
+            uid: String::new(),
+            groups: vec!["system:masters".into()],
+            extra: Default::default(),
+        };
         let r = handle(State(self.0.clone()), Some(Extension(identity)), req).await;
         let code = r.status().as_u16();
         let bytes = r.into_body().collect().await.unwrap().to_bytes();
@@ -224,8 +228,12 @@ async fn apply_refuses_wrong_versions_and_managed_fields() {
         .header(header::CONTENT_TYPE, "application/apply-patch+yaml")
         .body(Body::from(yaml))
         .unwrap();
-    let identity =
-        Identity { user: "admin".into(), uid: String::new(), groups: vec!["system:masters".into()] };
+    let identity = Identity {
+        user: "admin".into(),
+        uid: String::new(),
+        groups: vec!["system:masters".into()],
+        extra: Default::default(),
+    };
     let r = handle(State(s.0.clone()), Some(Extension(identity)), req).await;
     assert_eq!(r.status().as_u16(), 201, "YAML bodies apply");
     assert_eq!(s.get().await["metadata"]["labels"]["app"], "web");

@@ -66,7 +66,12 @@ mod tests {
     fn sees_changes_at_the_next_call() {
         let api = Api::new(Arc::new(MemoryStore::new()), ServiceCidr::default());
         let cache = Cache::default();
-        let bob = Identity { user: "bob".into(), uid: String::new(), groups: Vec::new() };
+        let bob = Identity {
+            user: "bob".into(),
+            uid: String::new(),
+            groups: Vec::new(),
+            extra: Default::default(),
+        };
         let metrics = Request::NonResource { verb: "get".into(), path: "/metrics".into() };
         assert!(!cache.policy(&api).unwrap().authorize(&bob, &metrics).allowed);
         let role = json!({"metadata": {"name": "m"}, "rules": [{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}]});

@@ -175,6 +175,19 @@ pub fn cluster_roles() -> Vec<Value> {
             None,
             vec![urls(&["/healthz", "/livez", "/readyz", "/version", "/version/"], &["get"])],
         ),
+        cluster_role(
+            "system:service-account-issuer-discovery",
+            None,
+            vec![urls(
+                &[
+                    "/.well-known/openid-configuration",
+                    "/.well-known/openid-configuration/",
+                    "/openid/v1/jwks",
+                    "/openid/v1/jwks/",
+                ],
+                &["get"],
+            )],
+        ),
         aggregated("view", Some("edit")),
     ]
 }
@@ -326,6 +339,7 @@ pub fn cluster_role_bindings() -> Vec<Value> {
         binding("system:monitoring", &["system:monitoring"]),
         binding("system:node", &["system:nodes"]),
         binding("system:public-info-viewer", &["system:authenticated", "system:unauthenticated"]),
+        binding("system:service-account-issuer-discovery", &["system:serviceaccounts"]),
     ]
 }
 
@@ -340,7 +354,12 @@ mod tests {
     }
 
     fn someone() -> Identity {
-        Identity { user: "bob".into(), uid: String::new(), groups: vec!["system:authenticated".into()] }
+        Identity {
+            user: "bob".into(),
+            uid: String::new(),
+            groups: vec!["system:authenticated".into()],
+            extra: Default::default(),
+        }
     }
 
     fn get(path: &str) -> Request {
@@ -374,8 +393,12 @@ mod tests {
             ..ResourceAttributes::default()
         });
         assert!(!p.authorize(&someone(), &pods).allowed);
-        let admin =
-            Identity { user: "admin".into(), uid: String::new(), groups: vec!["system:masters".into()] };
+        let admin = Identity {
+            user: "admin".into(),
+            uid: String::new(),
+            groups: vec!["system:masters".into()],
+            extra: Default::default(),
+        };
         assert!(p.authorize(&admin, &pods).allowed);
     }
 

@@ -116,6 +116,7 @@ pub fn service_account_identity(namespace: &str, name: &str, uid: &str) -> Ident
             format!("system:serviceaccounts:{namespace}"),
             "system:authenticated".into(),
         ],
+        extra: Default::default(),
     }
 }
 

@@ -6,7 +6,7 @@ use crate::rbac::rules::ResourceAttributes;
 fn user(name: &str, groups: &[&str]) -> Identity {
     let mut groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
     groups.push("system:authenticated".into());
-    Identity { user: name.into(), uid: String::new(), groups }
+    Identity { user: name.into(), uid: String::new(), groups, extra: Default::default() }
 }
 
 fn req(verb: &str, ns: &str, group: &str, resource: &str, sub: &str, name: &str) -> Request {

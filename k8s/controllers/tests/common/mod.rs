@@ -19,20 +19,17 @@ impl Cluster {
     /// running (`controllers: false` for the API server alone).
     pub fn start(controllers: bool) -> Cluster {
         let store: Arc<dyn lichen_store::Store> = Arc::new(lichen_store::MemoryStore::new());
-        let server = lichen_apiserver::Server::new(
-            store,
-            lichen_apiserver::version::Info::new("0.0.0", "test"),
-            "10.43.0.0/16".parse().unwrap(),
-            lichen_apiserver::tokens::Tokens::default(),
-            lichen_apiserver::KubeletClient::default(),
-            6443,
-        )
-        .unwrap();
-        let admin = lichen_apiserver::Identity {
-            user: "system:lichen-controllers".into(),
-            uid: String::new(),
-            groups: vec!["system:masters".into(), "system:authenticated".into()],
+        let opts = lichen_apiserver::Options {
+            version: lichen_apiserver::version::Info::new("0.0.0", "test"),
+            service_cidr: "10.43.0.0/16".parse().unwrap(),
+            tokens: lichen_apiserver::tokens::Tokens::default(),
+            kubelet_client: lichen_apiserver::KubeletClient::default(),
+            service_account_key_pem: String::new(),
+            service_account_pub_pem: String::new(),
+            port: 6443,
         };
+        let server = lichen_apiserver::Server::new(store, opts).unwrap();
+        let admin = lichen_apiserver::Identity::master("system:lichen-controllers");
         let client = Client::from_service(server.local(admin));
         if controllers {
             let cfg = lichen_controllers::Config { identity: "test".into() };
