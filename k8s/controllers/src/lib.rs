@@ -10,6 +10,7 @@
 //! changes; a controller's sync reads the caches and writes through the API.
 
 pub mod cronjob;
+pub mod daemonset;
 pub mod deployment;
 pub mod events;
 pub mod informer;
@@ -19,6 +20,7 @@ pub mod meta;
 pub mod queue;
 pub mod replicaset;
 pub mod scheduler;
+pub mod statefulset;
 
 use std::future::Future;
 use std::time::Duration;
@@ -50,6 +52,10 @@ pub struct Informers {
     pub deployments: Informer,
     pub jobs: Informer,
     pub cronjobs: Informer,
+    pub daemonsets: Informer,
+    pub statefulsets: Informer,
+    pub controllerrevisions: Informer,
+    pub pvcs: Informer,
 }
 
 impl Informers {
@@ -62,6 +68,10 @@ impl Informers {
             deployments: Informer::new("/apis/apps/v1/deployments"),
             jobs: Informer::new("/apis/batch/v1/jobs"),
             cronjobs: Informer::new("/apis/batch/v1/cronjobs"),
+            daemonsets: Informer::new("/apis/apps/v1/daemonsets"),
+            statefulsets: Informer::new("/apis/apps/v1/statefulsets"),
+            controllerrevisions: Informer::new("/apis/apps/v1/controllerrevisions"),
+            pvcs: Informer::new("/api/v1/persistentvolumeclaims"),
         }
     }
 
@@ -74,6 +84,10 @@ impl Informers {
             &self.deployments,
             &self.jobs,
             &self.cronjobs,
+            &self.daemonsets,
+            &self.statefulsets,
+            &self.controllerrevisions,
+            &self.pvcs,
         ]
     }
 
@@ -120,6 +134,8 @@ async fn lead(client: Client) {
     deployment::start(&mut tasks, &client, &informers);
     job::start(&mut tasks, &client, &informers);
     cronjob::start(&mut tasks, &client, &informers);
+    daemonset::start(&mut tasks, &client, &informers);
+    statefulset::start(&mut tasks, &client, &informers);
     informers.run(&mut tasks, &client);
     while tasks.join_next().await.is_some() {}
 }
