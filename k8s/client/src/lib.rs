@@ -99,12 +99,15 @@ pub struct WatchEvent {
     pub object: Value,
 }
 
+const DEFAULT_USER_AGENT: &str = concat!("lichen-agent/", env!("CARGO_PKG_VERSION"));
+
 /// The client; cheap to clone.
 #[derive(Clone)]
 pub struct Client {
     transport: Transport,
     server: Arc<str>,
     token: Option<Arc<str>>,
+    user_agent: Arc<str>,
 }
 
 #[derive(Clone)]
@@ -172,13 +175,26 @@ impl Client {
             transport: Transport::Https(Box::new(http)),
             server: Arc::from(cfg.server.trim_end_matches('/')),
             token,
+            user_agent: Arc::from(DEFAULT_USER_AGENT),
         })
     }
 
     /// A client that calls `service` directly: no socket, no TLS. Who the
     /// caller is was decided when the service was made.
     pub fn local(service: LocalService) -> Client {
-        Client { transport: Transport::Local(service), server: Arc::from("http://local"), token: None }
+        Client {
+            transport: Transport::Local(service),
+            server: Arc::from("http://local"),
+            token: None,
+            user_agent: Arc::from(DEFAULT_USER_AGENT),
+        }
+    }
+
+    /// The same client introducing itself as `agent` (the API server names
+    /// field managers after the User-Agent's first word, e.g.
+    /// `kube-controller-manager/v1.34`).
+    pub fn with_user_agent(&self, agent: &str) -> Client {
+        Client { user_agent: Arc::from(agent), ..self.clone() }
     }
 
     /// Wraps any tower service answering HTTP requests, e.g. an axum
@@ -213,7 +229,7 @@ impl Client {
             .method(method.clone())
             .uri(format!("{}{path}", self.server))
             .header("accept", "application/json")
-            .header("user-agent", concat!("lichen-agent/", env!("CARGO_PKG_VERSION")));
+            .header("user-agent", &*self.user_agent);
         if body.is_some() {
             req = req.header("content-type", content_type);
         }

@@ -12,14 +12,19 @@
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
+pub mod endpoints;
 pub mod events;
 pub mod informer;
 pub mod job;
 pub mod leader;
 pub mod meta;
+pub mod nodeipam;
+pub mod nodelifecycle;
+pub mod podgc;
 pub mod queue;
 pub mod replicaset;
 pub mod scheduler;
+pub mod serviceaccount;
 pub mod statefulset;
 
 use std::future::Future;
@@ -56,6 +61,13 @@ pub struct Informers {
     pub statefulsets: Informer,
     pub controllerrevisions: Informer,
     pub pvcs: Informer,
+    pub services: Informer,
+    pub endpoints: Informer,
+    pub endpointslices: Informer,
+    pub serviceaccounts: Informer,
+    pub configmaps: Informer,
+    /// The nodes' Leases (`kube-node-lease`).
+    pub node_leases: Informer,
 }
 
 impl Informers {
@@ -72,6 +84,12 @@ impl Informers {
             statefulsets: Informer::new("/apis/apps/v1/statefulsets"),
             controllerrevisions: Informer::new("/apis/apps/v1/controllerrevisions"),
             pvcs: Informer::new("/api/v1/persistentvolumeclaims"),
+            services: Informer::new("/api/v1/services"),
+            endpoints: Informer::new("/api/v1/endpoints"),
+            endpointslices: Informer::new("/apis/discovery.k8s.io/v1/endpointslices"),
+            serviceaccounts: Informer::new("/api/v1/serviceaccounts"),
+            configmaps: Informer::new("/api/v1/configmaps"),
+            node_leases: Informer::new("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"),
         }
     }
 
@@ -88,6 +106,12 @@ impl Informers {
             &self.statefulsets,
             &self.controllerrevisions,
             &self.pvcs,
+            &self.services,
+            &self.endpoints,
+            &self.endpointslices,
+            &self.serviceaccounts,
+            &self.configmaps,
+            &self.node_leases,
         ]
     }
 
@@ -112,6 +136,30 @@ impl Default for Informers {
 pub struct Config {
     /// Who this process is in the leader election (unique per process).
     pub identity: String,
+    /// The cluster CA (PEM), published as `kube-root-ca.crt` in every
+    /// namespace.
+    pub root_ca_pem: String,
+    /// Where nodes' pod ranges come from (`None`: no node IPAM).
+    pub cluster_cidr: Option<nodeipam::Cidr>,
+    /// Each node's range size (prefix length).
+    pub node_cidr_prefix: u8,
+    pub node_lifecycle: nodelifecycle::Config,
+    /// Terminated pods kept before the oldest are deleted.
+    pub terminated_pod_threshold: usize,
+}
+
+impl Config {
+    /// Upstream's defaults with k3s's cluster CIDR.
+    pub fn new(identity: &str, root_ca_pem: &str) -> Config {
+        Config {
+            identity: identity.to_owned(),
+            root_ca_pem: root_ca_pem.to_owned(),
+            cluster_cidr: "10.42.0.0/16".parse().ok(),
+            node_cidr_prefix: 24,
+            node_lifecycle: nodelifecycle::Config::default(),
+            terminated_pod_threshold: podgc::THRESHOLD,
+        }
+    }
 }
 
 /// Runs the controllers for the life of the task, while leading.
@@ -119,23 +167,34 @@ pub async fn run(client: Client, cfg: Config) {
     let election = leader::Election::new("kube-system", "lichen-controllers", &cfg.identity);
     election
         .run(client.clone(), move || {
-            let client = client.clone();
-            async move { lead(client).await }
+            let (client, cfg) = (client.clone(), cfg.clone());
+            async move { lead(client, cfg).await }
         })
         .await;
 }
 
 /// Everything a leader runs; returns never (it is aborted on lost leadership).
-async fn lead(client: Client) {
+async fn lead(client: Client, cfg: Config) {
     let mut tasks = JoinSet::new();
     let informers = Informers::new();
-    scheduler::start(&mut tasks, &client, &informers);
+    // Field managers and events carry upstream's component names.
+    let version = concat!("/v", env!("CARGO_PKG_VERSION"), " (lichen)");
+    let scheduler_client = client.with_user_agent(&format!("kube-scheduler{version}"));
+    let client = client.with_user_agent(&format!("kube-controller-manager{version}"));
+    scheduler::start(&mut tasks, &scheduler_client, &informers);
     replicaset::start(&mut tasks, &client, &informers);
     deployment::start(&mut tasks, &client, &informers);
     job::start(&mut tasks, &client, &informers);
     cronjob::start(&mut tasks, &client, &informers);
     daemonset::start(&mut tasks, &client, &informers);
     statefulset::start(&mut tasks, &client, &informers);
+    endpoints::start(&mut tasks, &client, &informers);
+    serviceaccount::start(&mut tasks, &client, &informers, &cfg.root_ca_pem);
+    nodelifecycle::start(&mut tasks, &client, &informers, cfg.node_lifecycle.clone());
+    podgc::start(&mut tasks, &client, &informers, cfg.terminated_pod_threshold);
+    if let Some(cidr) = cfg.cluster_cidr {
+        nodeipam::start(&mut tasks, &client, &informers, cidr, cfg.node_cidr_prefix);
+    }
     informers.run(&mut tasks, &client);
     while tasks.join_next().await.is_some() {}
 }

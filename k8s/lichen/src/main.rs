@@ -90,6 +90,12 @@ struct ServerArgs {
     /// Run without the controllers and the scheduler.
     #[arg(long)]
     disable_controllers: bool,
+    /// The range nodes' pod CIDRs (a /24 each) are taken from.
+    #[arg(long, default_value = "10.42.0.0/16")]
+    cluster_cidr: lichen_controllers::nodeipam::Cidr,
+    /// Seconds a node may go without a heartbeat before it is NotReady.
+    #[arg(long, default_value_t = 40)]
+    node_monitor_grace_period: u64,
     #[command(flatten)]
     agent: AgentOpts,
 }
@@ -286,6 +292,8 @@ fn server(args: ServerArgs) -> anyhow::Result<()> {
         datastore,
         disable_agent,
         disable_controllers,
+        cluster_cidr,
+        node_monitor_grace_period,
         agent,
     } = args;
     let tokens = match &token_file {
@@ -390,7 +398,10 @@ fn server(args: ServerArgs) -> anyhow::Result<()> {
             // In-process: the router itself, as a trusted identity.
             let identity = lichen_apiserver::Identity::master("system:lichen-controllers");
             let client = lichen_kubelet::client::Client::from_service(server.local(identity));
-            let cfg = lichen_controllers::Config { identity: format!("{hostname}_{}", std::process::id()) };
+            let identity = format!("{hostname}_{}", std::process::id());
+            let mut cfg = lichen_controllers::Config::new(&identity, &pki.ca_cert_pem);
+            cfg.cluster_cidr = Some(cluster_cidr);
+            cfg.node_lifecycle.grace = std::time::Duration::from_secs(node_monitor_grace_period);
             tokio::spawn(lichen_controllers::run(client, cfg));
         }
         if let Some((agent_cfg, listener)) = agent {

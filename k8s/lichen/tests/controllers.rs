@@ -12,6 +12,14 @@ use std::time::Duration;
 
 use common::{Kubectl, Server, eventually};
 
+/// A server with the controllers and its kubectl, or `None` without kubectl.
+fn setup() -> Option<(Server, Kubectl)> {
+    common::kubectl_bin()?;
+    let server = Server::start_with_controllers(&["--node-monitor-grace-period", "6"]);
+    let k = server.kubectl()?;
+    Some((server, k))
+}
+
 const T: Duration = Duration::from_secs(60);
 
 /// `lichen hollow` with `n` nodes against `server`; killed on drop.
@@ -62,7 +70,7 @@ fn wait_ready_nodes(k: &Kubectl, n: usize) {
 
 #[test]
 fn deployments_roll_out_scale_undo_pause_and_are_collected() {
-    let Some((server, k)) = common::setup() else { return };
+    let Some((server, k)) = setup() else { return };
     let _hollow = Hollow::start(&server, 3, "hollow-");
     wait_ready_nodes(&k, 3);
 
@@ -180,7 +188,7 @@ fn deployments_roll_out_scale_undo_pause_and_are_collected() {
 
 #[test]
 fn unschedulable_pods_say_why_and_namespaces_take_their_contents_along() {
-    let Some((server, k)) = common::setup() else { return };
+    let Some((server, k)) = setup() else { return };
     let _hollow = Hollow::start(&server, 3, "node-");
     wait_ready_nodes(&k, 3);
     k.run(&["taint", "node", "node-0", "dedicated=gpu:NoSchedule"]).ok();

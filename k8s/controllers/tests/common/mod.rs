@@ -32,7 +32,12 @@ impl Cluster {
         let admin = lichen_apiserver::Identity::master("system:lichen-controllers");
         let client = Client::from_service(server.local(admin));
         if controllers {
-            let cfg = lichen_controllers::Config { identity: "test".into() };
+            let mut cfg = lichen_controllers::Config::new(
+                "test",
+                "-----BEGIN CERTIFICATE-----\ntest\n-----END CERTIFICATE-----\n",
+            );
+            cfg.node_lifecycle.grace = Duration::from_secs(3);
+            cfg.node_lifecycle.period = Duration::from_millis(500);
             tokio::spawn(lichen_controllers::run(client.clone(), cfg));
         }
         Cluster { client, _server: Some(server) }
@@ -45,13 +50,14 @@ impl Cluster {
             "metadata": {"name": name, "labels": labels},
             "spec": {"taints": taints},
         });
-        let mut n = self.client.create("/api/v1/nodes", &node).await.unwrap();
-        n["status"] = json!({
+        self.client.create("/api/v1/nodes", &node).await.unwrap();
+        let status = json!({
             "capacity": {"cpu": cpu.to_string(), "memory": format!("{mem_gi}Gi"), "pods": "110"},
             "allocatable": {"cpu": cpu.to_string(), "memory": format!("{mem_gi}Gi"), "pods": "110"},
             "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "ready"}],
         });
-        self.client.replace(&format!("/api/v1/nodes/{name}/status"), &n).await.unwrap();
+        let path = format!("/api/v1/nodes/{name}/status");
+        self.client.patch(&path, lichen_client::PatchType::Merge, &json!({"status": status})).await.unwrap();
     }
 
     pub async fn get(&self, path: &str) -> Value {
@@ -92,7 +98,11 @@ impl Cluster {
                 continue;
             }
             let now = "2020-01-01T00:00:00Z";
-            p["status"] = json!({"phase": "Running", "conditions": [
+            let ip = format!(
+                "10.244.0.{}",
+                p["metadata"]["name"].as_str().unwrap().bytes().map(u32::from).sum::<u32>() % 250 + 2
+            );
+            p["status"] = json!({"phase": "Running", "podIP": ip, "conditions": [
                 {"type": "Ready", "status": "True", "lastTransitionTime": now},
                 {"type": "PodScheduled", "status": "True", "lastTransitionTime": now},
             ]});

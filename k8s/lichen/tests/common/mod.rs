@@ -37,7 +37,15 @@ pub struct Server {
 type Launcher = dyn Fn(&Path) -> Command + Send;
 
 impl Server {
-    /// Starts a server on a fresh data dir.
+    /// Starts a server with the controllers (no agent) and `extra` flags.
+    pub fn start_with_controllers(extra: &[&str]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let (child, port) = spawn_args(&data, extra);
+        Server { child: Some(child), port, data, dir, launcher: None, netns: None }
+    }
+
+    /// Starts an API server (no controllers, no agent) on a fresh data dir.
     pub fn start() -> Server {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
@@ -133,9 +141,18 @@ impl Drop for Server {
 }
 
 fn spawn(data: &Path) -> (Child, u16) {
-    let launcher = |data: &Path| {
+    spawn_args(data, &["--disable-controllers"])
+}
+
+/// The API server alone (with `extra` flags).
+fn spawn_args(data: &Path, extra: &[&str]) -> (Child, u16) {
+    let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+    let launcher = move |data: &Path| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_lichen"));
-        c.args(["server", "--disable-agent", "--data-dir"]).arg(data).args(["--bind", "127.0.0.1:0"]);
+        c.args(["server", "--disable-agent", "--data-dir"])
+            .arg(data)
+            .args(["--bind", "127.0.0.1:0"])
+            .args(&extra);
         c
     };
     spawn_with(&launcher, data)
