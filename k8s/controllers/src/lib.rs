@@ -9,6 +9,7 @@
 //! watched caches ([`informer`]) and work queues ([`queue`]) carry the
 //! changes; a controller's sync reads the caches and writes through the API.
 
+pub mod clock;
 pub mod cronjob;
 pub mod deployment;
 pub mod events;
@@ -19,6 +20,7 @@ pub mod meta;
 pub mod queue;
 pub mod replicaset;
 pub mod scheduler;
+pub mod ttl;
 
 use std::future::Future;
 use std::time::Duration;
@@ -120,6 +122,7 @@ async fn lead(client: Client) {
     deployment::start(&mut tasks, &client, &informers);
     job::start(&mut tasks, &client, &informers);
     cronjob::start(&mut tasks, &client, &informers);
+    ttl::start(&mut tasks, &client, &informers);
     informers.run(&mut tasks, &client);
     while tasks.join_next().await.is_some() {}
 }
