@@ -17,8 +17,8 @@ pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> SystemTime;
-    /// Completes once `d` has passed on this clock.
-    fn sleep(&self, d: Duration) -> Sleep;
+    /// Completes once the clock reads `t` or later.
+    fn sleep_until(&self, t: SystemTime) -> Sleep;
 }
 
 /// The system clock.
@@ -29,7 +29,8 @@ impl Clock for SystemClock {
     fn now(&self) -> SystemTime {
         SystemTime::now()
     }
-    fn sleep(&self, d: Duration) -> Sleep {
+    fn sleep_until(&self, t: SystemTime) -> Sleep {
+        let d = t.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO);
         Box::pin(tokio::time::sleep(d))
     }
 }
@@ -57,8 +58,7 @@ impl Clock for ManualClock {
     fn now(&self) -> SystemTime {
         *self.now.borrow()
     }
-    fn sleep(&self, d: Duration) -> Sleep {
-        let target = self.now() + d;
+    fn sleep_until(&self, target: SystemTime) -> Sleep {
         let mut rx = self.now.subscribe();
         Box::pin(async move {
             let _ = rx.wait_for(|t| *t >= target).await;
@@ -84,20 +84,20 @@ impl Timers {
         &self.clock
     }
 
-    /// Queues `key` once `after` has passed on the clock (needs a runtime).
-    pub fn add_after(&self, key: &str, after: Duration) {
-        if after.is_zero() {
+    /// Queues `key` once the clock reads `at` (needs a runtime). Times
+    /// are absolute, so a clock that moves during a sync loses nothing.
+    pub fn add_at(&self, key: &str, at: SystemTime) {
+        let now = self.clock.now();
+        if at <= now {
             return self.queue.add(key);
         }
-        let now = self.clock.now();
-        let at = now + after;
         if let Ok(mut p) = self.pending.lock() {
             if p.get(key).is_some_and(|t| *t > now && *t <= at) {
                 return;
             }
             p.insert(key.to_owned(), at);
         }
-        let sleep = self.clock.sleep(after);
+        let sleep = self.clock.sleep_until(at);
         let (queue, pending, key) = (self.queue.clone(), self.pending.clone(), key.to_owned());
         tokio::spawn(async move {
             sleep.await;
@@ -120,8 +120,9 @@ mod tests {
         let clock = ManualClock::new(SystemTime::UNIX_EPOCH);
         let queue = Queue::new();
         let timers = Timers::new(clock.clone(), queue.clone());
-        timers.add_after("a", Duration::from_secs(60));
-        timers.add_after("a", Duration::from_secs(90)); // later: the first timer covers it
+        let t0 = SystemTime::UNIX_EPOCH;
+        timers.add_at("a", t0 + Duration::from_secs(60));
+        timers.add_at("a", t0 + Duration::from_secs(90)); // later: the first timer covers it
         tokio::task::yield_now().await;
         clock.advance(Duration::from_secs(59));
         tokio::time::sleep(Duration::from_millis(20)).await;

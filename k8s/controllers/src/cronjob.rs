@@ -160,8 +160,8 @@ impl Controller {
         }
         match again {
             // As upstream: a time to look again wins over an error.
-            Some(d) => {
-                self.timers.add_after(key, d);
+            Some(at) => {
+                self.timers.add_at(key, at);
                 Ok(())
             }
             None => result,
@@ -208,7 +208,7 @@ impl Controller {
         cj: &Value,
         status: &mut Status,
         children: &[Arc<Value>],
-    ) -> (Option<Duration>, Result<(), Error>) {
+    ) -> (Option<SystemTime>, Result<(), Error>) {
         let now = self.clock.now();
         let mut child_uids = HashSet::new();
         for j in children {
@@ -298,7 +298,7 @@ impl Controller {
         if missed.too_many() {
             self.recorder.warning(cj, cron::TOO_MANY_MISSED_REASON, cron::TOO_MANY_MISSED_MESSAGE);
         }
-        let next = |status: &Status| next_delay(&schedule, &tz, created, status, now);
+        let next = |status: &Status| next_time(&schedule, &tz, created, status, now);
         let Some(scheduled) = missed.most_recent.filter(|t| *t <= now) else {
             return (next(status), Ok(()));
         };
@@ -377,15 +377,15 @@ impl Controller {
     }
 }
 
-/// How long until just after the next schedule time (upstream's
-/// `nextScheduleTimeDuration`); `None` if the schedule never fires again.
-fn next_delay(
+/// Just after the next schedule time (upstream's `nextScheduleTimeDuration`);
+/// `None` if the schedule never fires again.
+fn next_time(
     schedule: &Schedule,
     tz: &TimeZone,
     created: SystemTime,
     status: &Status,
     now: SystemTime,
-) -> Option<Duration> {
+) -> Option<SystemTime> {
     let last = status.last_schedule.as_deref().and_then(|t| meta::time(&json!(t)));
     let earliest = cron::earliest_time(created, last, None, now);
     let from = match cron::most_recent_schedule_time(schedule, tz, earliest, now) {
@@ -393,7 +393,7 @@ fn next_delay(
         Err(_) => now,
     };
     let next = schedule.next_after(from, tz)?;
-    Some((next + NEXT_DELTA).duration_since(now).unwrap_or(NEXT_DELTA))
+    Some((next + NEXT_DELTA).max(now + NEXT_DELTA))
 }
 
 #[cfg(test)]
@@ -412,11 +412,11 @@ mod tests {
         let status =
             Status { active: vec![], last_schedule: Some(meta::rfc3339(at(600))), last_successful: None };
         // Last run at 00:10, now 00:12:30: next at 00:15.
-        let d = next_delay(&s, &tz, at(0), &status, at(750)).unwrap();
-        assert_eq!(d, Duration::from_millis(150_100));
+        let t = next_time(&s, &tz, at(0), &status, at(750)).unwrap();
+        assert_eq!(t, at(900) + NEXT_DELTA);
         // A missed time (00:15 not run, now 00:16): the one after it, 00:20.
-        let d = next_delay(&s, &tz, at(0), &status, at(960)).unwrap();
-        assert_eq!(d, Duration::from_millis(240_100));
+        let t = next_time(&s, &tz, at(0), &status, at(960)).unwrap();
+        assert_eq!(t, at(1200) + NEXT_DELTA);
     }
 
     #[test]

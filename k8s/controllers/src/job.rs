@@ -189,7 +189,7 @@ struct Ctx {
     finished: Option<Cond>,
     backoff: backoff::Record,
     /// The earliest time to look again.
-    again: Option<Duration>,
+    again: Option<SystemTime>,
 }
 
 impl Ctx {
@@ -207,7 +207,8 @@ impl Ctx {
     }
 
     fn look_again(&mut self, after: Duration) {
-        self.again = Some(self.again.map_or(after, |a| a.min(after)));
+        let at = self.now + after;
+        self.again = Some(self.again.map_or(at, |a| a.min(at)));
     }
 }
 
@@ -287,8 +288,8 @@ impl Controller {
             again: None,
         };
         let result = self.reconcile(&mut ctx).await;
-        if let Some(after) = ctx.again {
-            self.timers.add_after(key, after);
+        if let Some(at) = ctx.again {
+            self.timers.add_at(key, at);
         }
         result
     }

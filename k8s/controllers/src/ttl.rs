@@ -71,7 +71,7 @@ impl Controller {
         let at = expires_at(job)?;
         match at.duration_since(self.timers.clock().now()) {
             Ok(d) if !d.is_zero() => {
-                self.timers.add_after(key, d);
+                self.timers.add_at(key, at);
                 Some(Some(d))
             }
             _ => Some(None),
