@@ -9,6 +9,7 @@
 //! watched caches ([`informer`]) and work queues ([`queue`]) carry the
 //! changes; a controller's sync reads the caches and writes through the API.
 
+pub mod clock;
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
@@ -26,6 +27,7 @@ pub mod replicaset;
 pub mod scheduler;
 pub mod serviceaccount;
 pub mod statefulset;
+pub mod ttl;
 
 use std::future::Future;
 use std::time::Duration;
@@ -195,6 +197,7 @@ async fn lead(client: Client, cfg: Config) {
     if let Some(cidr) = cfg.cluster_cidr {
         nodeipam::start(&mut tasks, &client, &informers, cidr, cfg.node_cidr_prefix);
     }
+    ttl::start(&mut tasks, &client, &informers);
     informers.run(&mut tasks, &client);
     while tasks.join_next().await.is_some() {}
 }

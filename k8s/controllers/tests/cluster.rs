@@ -39,7 +39,11 @@ async fn services_get_endpoints_and_slices_from_ready_pods() {
         .until("two ready addresses", T, || async {
             let ep = c.client.get_opt("/api/v1/namespaces/default/endpoints/web").await.unwrap()?;
             let n = ep["subsets"][0]["addresses"].as_array().map(Vec::len);
-            (n == Some(2)).then_some(ep)
+            let slices = c.get("/apis/discovery.k8s.io/v1/namespaces/default/endpointslices").await;
+            let ready = slices["items"][0]["endpoints"]
+                .as_array()
+                .map(|e| e.iter().filter(|e| e["conditions"]["ready"] == true).count());
+            (n == Some(2) && ready == Some(2)).then_some(ep)
         })
         .await;
     assert_eq!(ep["subsets"][0]["ports"], json!([{"name": "http", "port": 8080, "protocol": "TCP"}]));
@@ -83,7 +87,7 @@ async fn services_get_endpoints_and_slices_from_ready_pods() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_nodes_turn_unknown_get_tainted_and_lose_their_pods_after_the_toleration() {
     let c = Cluster::start(true);
-    c.node("quiet", 8, 8, json!({}), json!([])).await;
+    c.silent_node("quiet", 8, 8, json!({}), json!([])).await;
     // Nodes get pod ranges.
     let cidr = c
         .until("podCIDR", T, || async {

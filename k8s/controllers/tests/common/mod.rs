@@ -43,8 +43,35 @@ impl Cluster {
         Cluster { client, _server: Some(server) }
     }
 
-    /// A Ready node with `cpu` cores, `mem_gi` GiB and 110 pods.
+    /// A Ready node with `cpu` cores, `mem_gi` GiB and 110 pods, whose
+    /// Lease is renewed every second (as an agent's) while the test runs.
     pub async fn node(&self, name: &str, cpu: u32, mem_gi: u32, labels: Value, taints: Value) {
+        self.silent_node(name, cpu, mem_gi, labels, taints).await;
+        let (client, name) = (self.client.clone(), name.to_owned());
+        tokio::spawn(async move {
+            let path = format!("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{name}");
+            let mut n = 0u64;
+            loop {
+                n += 1;
+                let lease = json!({
+                    "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                    "metadata": {"name": name, "namespace": "kube-node-lease"},
+                    "spec": {"holderIdentity": name, "leaseDurationSeconds": 40,
+                             "renewTime": format!("2020-01-01T00:00:00.{:06}Z", n % 1_000_000)},
+                });
+                let patch = json!({"spec": lease["spec"]});
+                if client.patch(&path, lichen_client::PatchType::Merge, &patch).await.is_err() {
+                    let _ = client
+                        .create("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", &lease)
+                        .await;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        });
+    }
+
+    /// A Ready node that never renews its Lease.
+    pub async fn silent_node(&self, name: &str, cpu: u32, mem_gi: u32, labels: Value, taints: Value) {
         let node = json!({
             "apiVersion": "v1", "kind": "Node",
             "metadata": {"name": name, "labels": labels},
@@ -94,7 +121,8 @@ impl Cluster {
     /// Marks every bound pod Running and Ready, as a hollow agent would.
     pub async fn run_pods(&self, ns: &str) {
         for mut p in self.pods(ns).await {
-            if p["spec"]["nodeName"].as_str().unwrap_or("").is_empty() || p["status"]["phase"] == "Running" {
+            let pending = matches!(p["status"]["phase"].as_str(), None | Some("Pending"));
+            if p["spec"]["nodeName"].as_str().unwrap_or("").is_empty() || !pending {
                 continue;
             }
             let now = "2020-01-01T00:00:00Z";
@@ -144,5 +172,85 @@ impl Cluster {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         })
+    }
+
+    /// An API server with only the controllers `start` starts, on shared
+    /// informers and without leader election (to pass options such as a
+    /// manual clock).
+    pub fn start_with(
+        start: impl FnOnce(&mut tokio::task::JoinSet<()>, &Client, &lichen_controllers::Informers),
+    ) -> Cluster {
+        let c = Cluster::start(false);
+        let mut tasks = tokio::task::JoinSet::new();
+        let informers = lichen_controllers::Informers::new();
+        start(&mut tasks, &c.client, &informers);
+        informers.run(&mut tasks, &c.client);
+        tokio::spawn(async move { while tasks.join_next().await.is_some() {} });
+        c
+    }
+
+    /// Ends up to `max` running pods of `ns` in `phase` (`Succeeded` or
+    /// `Failed`), as an agent would report them; returns their names.
+    pub async fn finish_pods(&self, ns: &str, phase: &str, max: usize) -> Vec<String> {
+        let mut done = Vec::new();
+        for mut p in self.pods(ns).await {
+            if done.len() >= max
+                || p["status"]["phase"] != "Running"
+                || p["metadata"]["deletionTimestamp"].is_string()
+            {
+                continue;
+            }
+            let now = lichen_apimachinery::timestamp::format_rfc3339(
+                i64::try_from(
+                    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(),
+                )
+                .unwrap(),
+            );
+            let code = if phase == "Succeeded" { 0 } else { 1 };
+            p["status"] = json!({"phase": phase, "conditions": [
+                {"type": "Ready", "status": "False", "reason": "PodCompleted", "lastTransitionTime": now},
+                {"type": "PodScheduled", "status": "True", "lastTransitionTime": now},
+            ], "containerStatuses": [{"name": "c", "ready": false, "restartCount": 0,
+                "state": {"terminated": {"exitCode": code, "reason": if code == 0 { "Completed" } else { "Error" },
+                    "startedAt": now, "finishedAt": now}}}]});
+            let name = p["metadata"]["name"].as_str().unwrap().to_owned();
+            let path = format!("/api/v1/namespaces/{ns}/pods/{name}/status");
+            if self.client.replace(&path, &p).await.is_ok() {
+                done.push(name);
+            }
+        }
+        done
+    }
+
+    /// Events about `name` with `reason` in `ns`.
+    pub async fn events(&self, ns: &str, name: &str, reason: &str) -> Vec<String> {
+        events_for(&self.get(&format!("/api/v1/namespaces/{ns}/events")).await, name, reason)
+    }
+}
+
+/// The status of the condition `kind` of an object, if it has one.
+pub fn condition<'a>(obj: &'a Value, kind: &str) -> Option<&'a Value> {
+    obj["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == kind)
+}
+
+impl Cluster {
+    /// Marks bound Pending pods Running and Ready (unlike `run_pods`,
+    /// finished pods stay finished).
+    pub async fn start_pods(&self, ns: &str) {
+        for mut p in self.pods(ns).await {
+            let bound = !p["spec"]["nodeName"].as_str().unwrap_or("").is_empty();
+            if !bound || p["status"]["phase"] != "Pending" || p["metadata"]["deletionTimestamp"].is_string() {
+                continue;
+            }
+            let now = "2020-01-01T00:00:00Z";
+            p["status"]["phase"] = json!("Running");
+            p["status"]["conditions"] = json!([
+                {"type": "Ready", "status": "True", "lastTransitionTime": now},
+                {"type": "PodScheduled", "status": "True", "lastTransitionTime": now},
+            ]);
+            let path =
+                format!("/api/v1/namespaces/{ns}/pods/{}/status", p["metadata"]["name"].as_str().unwrap());
+            let _ = self.client.replace(&path, &p).await;
+        }
     }
 }
