@@ -96,7 +96,7 @@ const BUILTIN: &[Row] = &[
         true,
         &["po"],
         &["all"],
-        &["attach", "binding", "exec", "log", "portforward", "status"],
+        &["attach", "binding", "eviction", "exec", "log", "portforward", "status"],
     ),
     ("", "v1", "podtemplates", "PodTemplate", true, &[], &[], &[]),
     (
@@ -211,6 +211,13 @@ pub fn builtin() -> Vec<Resource> {
                         group: group.into(),
                         version: version.into(),
                         kind: "Binding".into(),
+                        verbs: strings(&["create"]),
+                    },
+                    "eviction" => Subresource {
+                        name: name.into(),
+                        group: "policy".into(),
+                        version: "v1".into(),
+                        kind: "Eviction".into(),
                         verbs: strings(&["create"]),
                     },
                     "token" => Subresource {

@@ -337,6 +337,9 @@ async fn dispatch(api: Arc<Api>, identity: Option<Identity>, req: Request) -> Re
             if crate::satokens::request::is_token_request(&ctx) {
                 return crate::satokens::request::create(&ctx, body).await;
             }
+            if crate::eviction::is_eviction(&ctx) {
+                return crate::eviction::create(&ctx, body).await;
+            }
             if crate::nodeproxy::is_node_proxy(&ctx) {
                 return crate::nodeproxy::handle(&ctx, &method, &raw_query, upgrade).await;
             }

@@ -21,6 +21,7 @@ pub mod crds;
 pub mod crud;
 pub mod defaults;
 pub mod discovery;
+pub mod eviction;
 pub mod finalizers;
 pub mod gc;
 pub mod health;

@@ -91,6 +91,10 @@ pub enum ApiError {
     /// A backend (a node agent) cannot be reached.
     #[error("{0}")]
     ServiceUnavailable(String),
+    /// Not now (an eviction a disruption budget forbids): 429 with the
+    /// reason as a cause; clients retry.
+    #[error("{message}")]
+    TooManyRequests { message: String, cause: String, retry_after: u32 },
 }
 
 fn causes_text(causes: &[Cause]) -> String {
@@ -117,6 +121,7 @@ impl ApiError {
             ApiError::Internal(_) => 500,
             ApiError::Timeout(_) => 504,
             ApiError::ServiceUnavailable(_) => 503,
+            ApiError::TooManyRequests { .. } => 429,
         }
     }
 
@@ -137,6 +142,7 @@ impl ApiError {
             ApiError::Internal(_) => "InternalError",
             ApiError::Timeout(_) => "Timeout",
             ApiError::ServiceUnavailable(_) => "ServiceUnavailable",
+            ApiError::TooManyRequests { .. } => "TooManyRequests",
         }
     }
 
@@ -169,6 +175,13 @@ impl ApiError {
                     .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
                     .collect();
                 Some(json!({"causes": causes}))
+            }
+            ApiError::TooManyRequests { cause, retry_after, .. } => {
+                let mut d = json!({"causes": [{"reason": "DisruptionBudget", "message": cause}]});
+                if *retry_after > 0 {
+                    d["retryAfterSeconds"] = json!(retry_after);
+                }
+                Some(d)
             }
             ApiError::NoRoute => Some(json!({})),
             ApiError::PatchNotApplied(_) => Some(json!({})),

@@ -13,6 +13,7 @@ pub mod clock;
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
+pub mod disruption;
 pub mod endpoints;
 pub mod events;
 pub mod informer;
@@ -70,6 +71,7 @@ pub struct Informers {
     pub configmaps: Informer,
     /// The nodes' Leases (`kube-node-lease`).
     pub node_leases: Informer,
+    pub pdbs: Informer,
 }
 
 impl Informers {
@@ -92,6 +94,7 @@ impl Informers {
             serviceaccounts: Informer::new("/api/v1/serviceaccounts"),
             configmaps: Informer::new("/api/v1/configmaps"),
             node_leases: Informer::new("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"),
+            pdbs: Informer::new("/apis/policy/v1/poddisruptionbudgets"),
         }
     }
 
@@ -114,6 +117,7 @@ impl Informers {
             &self.serviceaccounts,
             &self.configmaps,
             &self.node_leases,
+            &self.pdbs,
         ]
     }
 
@@ -191,6 +195,7 @@ async fn lead(client: Client, cfg: Config) {
     daemonset::start(&mut tasks, &client, &informers);
     statefulset::start(&mut tasks, &client, &informers);
     endpoints::start(&mut tasks, &client, &informers);
+    disruption::start(&mut tasks, &client, &informers);
     serviceaccount::start(&mut tasks, &client, &informers, &cfg.root_ca_pem);
     nodelifecycle::start(&mut tasks, &client, &informers, cfg.node_lifecycle.clone());
     podgc::start(&mut tasks, &client, &informers, cfg.terminated_pod_threshold);

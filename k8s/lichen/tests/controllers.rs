@@ -237,3 +237,123 @@ fn unschedulable_pods_say_why_and_namespaces_take_their_contents_along() {
     );
     assert!(k.run(&["get", "pods", "-A", "-o", "name"]).ok().lines().all(|l| !l.contains("app-")));
 }
+
+#[test]
+fn drain_respects_a_disruption_budget_and_default_tokens_work() {
+    let Some((server, k)) = setup() else { return };
+    let _hollow = Hollow::start(&server, 3, "drain-");
+    wait_ready_nodes(&k, 3);
+    k.run(&["create", "deployment", "web", "--image=web", "--replicas=3"]).ok();
+    k.run(&["rollout", "status", "deployment/web", "--timeout=60s"]).ok();
+    k.run(&["create", "pdb", "web", "--selector=app=web", "--min-available=3"]).ok();
+    assert!(
+        eventually(T, || jsonpath(&k, &["get", "pdb", "web"], "{.status.currentHealthy}/{.status.disruptionsAllowed}") == "3/0"),
+        "budget status"
+    );
+    let node = jsonpath(&k, &["get", "pods", "-l", "app=web"], "{.items[0].spec.nodeName}");
+    let out = k.run(&["drain", &node, "--ignore-daemonsets", "--timeout=8s"]);
+    let err = out.fails();
+    assert!(err.contains("Cannot evict pod as it would violate the pod's disruption budget."), "{err}");
+    let row = k.run(&["get", "node", &node, "--no-headers"]).ok().to_owned();
+    assert!(row.contains("SchedulingDisabled"), "{row}");
+    // One disruption allowed: the drain goes through, the pods move.
+    k.run(&["patch", "pdb", "web", "--type=merge", "-p", r#"{"spec":{"minAvailable":2}}"#]).ok();
+    assert!(
+        eventually(T, || jsonpath(&k, &["get", "pdb", "web"], "{.status.disruptionsAllowed}") == "1"),
+        "one disruption allowed"
+    );
+    let out = k.run(&["drain", &node, "--ignore-daemonsets", "--timeout=60s"]);
+    assert!(out.ok().contains(&format!("node/{node} drained")), "{}", out.stdout);
+    assert!(
+        eventually(T, || {
+            let placed = jsonpath(&k, &["get", "pods", "-l", "app=web", "--field-selector=status.phase=Running"], "{.items[*].spec.nodeName}");
+            placed.split_whitespace().count() == 3 && !placed.contains(node.as_str())
+        }),
+        "pods moved off the drained node"
+    );
+
+    // The default ServiceAccount exists and its token is accepted.
+    assert!(eventually(T, || k.run(&["get", "serviceaccount", "default"]).code == 0), "default service account");
+    let token = k.run(&["create", "token", "default"]).ok().trim().to_owned();
+    let path = server.path("sa.kubeconfig");
+    std::fs::copy(server.kubeconfig(), &path).unwrap();
+    let sa = k.with_kubeconfig(&path, &server.path("home-sa"));
+    sa.run(&["config", "set-credentials", "sa", &format!("--token={token}")]).ok();
+    sa.run(&["config", "set-context", "--current", "--user=sa"]).ok();
+    let me = sa.run(&["auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"]).ok().to_owned();
+    assert_eq!(me, "system:serviceaccount:default:default");
+}
+
+/// `make bench`: scheduling throughput with 100 hollow nodes and 3,000
+/// pods, a 100-replica Deployment's time to available, and the server's
+/// memory. Prints numbers; asserts only that the work completes.
+#[test]
+#[ignore = "benchmark: run by make bench"]
+fn measure_scheduler_and_rollout() {
+    use std::time::Instant;
+    let Some((server, k)) = setup() else { return };
+    let hollow = Command::new(common::lichen_bin())
+        .args(["hollow", "--server", &format!("https://127.0.0.1:{}", server.port)])
+        .arg("--ca-file")
+        .arg(server.data.join("pki/ca.crt"))
+        .arg("--cert-file")
+        .arg(server.data.join("pki/admin.crt"))
+        .arg("--key-file")
+        .arg(server.data.join("pki/admin.key"))
+        .args(["--nodes", "100", "--prefix", "bench-", "--cpu", "64", "--memory", "256Gi"])
+        .spawn()
+        .unwrap();
+    let _hollow = Hollow(hollow);
+    wait_ready_nodes(&k, 100);
+    let rss = || {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap_or_default();
+        let field = |name: &str| {
+            status.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_whitespace().nth(1)).unwrap_or("?").to_owned()
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    };
+    let idle = rss();
+
+    // 3,000 pods from one ReplicaSet scaled from 0: created by the
+    // ReplicaSet controller and bound by the scheduler.
+    let rs = r#"{"apiVersion":"apps/v1","kind":"ReplicaSet","metadata":{"name":"bulk"},"spec":{"replicas":0,"selector":{"matchLabels":{"app":"bulk"}},"template":{"metadata":{"labels":{"app":"bulk"}},"spec":{"containers":[{"name":"c","image":"bulk","resources":{"requests":{"cpu":"10m","memory":"16Mi"}}}]}}}}"#;
+    k.run_stdin(&["create", "-f", "-"], rs).ok();
+    let started = Instant::now();
+    k.run(&["scale", "rs/bulk", "--replicas=3000"]).ok();
+    let mut bound_at = None;
+    let mut created_at = None;
+    while started.elapsed() < Duration::from_secs(600) {
+        let names = jsonpath(&k, &["get", "pods", "-l", "app=bulk"], "{range .items[*]}{.spec.nodeName}{\"\\n\"}{end}");
+        let total = names.lines().count();
+        let bound = names.lines().filter(|l| !l.is_empty()).count();
+        if total >= 3000 && created_at.is_none() {
+            created_at = Some(started.elapsed());
+        }
+        if bound >= 3000 {
+            bound_at = Some(started.elapsed());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let bound_at = bound_at.expect("3000 pods bound within 10 minutes");
+    let busy = rss();
+    let spread = jsonpath(&k, &["get", "pods", "-l", "app=bulk"], "{.items[*].spec.nodeName}");
+    let mut per_node = std::collections::HashMap::new();
+    for n in spread.split_whitespace() {
+        *per_node.entry(n.to_owned()).or_insert(0usize) += 1;
+    }
+    let (min, max) = (per_node.values().min().copied().unwrap_or(0), per_node.values().max().copied().unwrap_or(0));
+    k.run(&["delete", "rs", "bulk", "--wait=false"]).ok();
+
+    // A 100-replica Deployment: create to rollout complete.
+    let started = Instant::now();
+    k.run(&["create", "deployment", "hundred", "--image=h", "--replicas=100"]).ok();
+    k.run(&["rollout", "status", "deployment/hundred", "--timeout=300s"]).ok();
+    let rollout = started.elapsed();
+    let after = rss();
+    println!("BENCH scheduler: 3000 pods created in {:.1} s, all bound after {:.1} s: {:.0} pods/s end to end (100 hollow nodes, {min}..{max} pods per node)",
+        created_at.unwrap_or(bound_at).as_secs_f64(), bound_at.as_secs_f64(), 3000.0 / bound_at.as_secs_f64());
+    println!("BENCH deployment: 100 replicas available {:.1} s after create", rollout.as_secs_f64());
+    println!("BENCH server memory: idle with 100 nodes {} kB RSS; after 3000 pods {} kB RSS (peak {} kB); after the deployment {} kB RSS (peak {} kB)",
+        idle.0, busy.0, busy.1, after.0, after.1);
+}

@@ -38,7 +38,7 @@ impl Drop for Server {
 fn start(dir: &Path, extra: &[&str]) -> Server {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_lichen"))
-        .args(["server", "--disable-agent", "--data-dir"])
+        .args(["server", "--disable-agent", "--disable-controllers", "--data-dir"])
         .arg(dir)
         .args(["--bind", &format!("127.0.0.1:{port}")])
         .args(extra)

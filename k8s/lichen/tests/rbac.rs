@@ -24,7 +24,7 @@ impl Drop for Server {
 fn start(data: &Path, token_file: &Path) -> Server {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_lichen"))
-        .args(["server", "--disable-agent", "--datastore", "memory", "--data-dir"])
+        .args(["server", "--disable-agent", "--disable-controllers", "--datastore", "memory", "--data-dir"])
         .arg(data)
         .args(["--bind", &format!("127.0.0.1:{port}")])
         .arg("--token-file")

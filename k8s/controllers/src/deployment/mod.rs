@@ -21,7 +21,7 @@ use crate::informer::{Change, Informer};
 use crate::queue::Queue;
 use crate::{Error, Informers, meta};
 
-pub use rollout::template_hash;
+pub use rollout::{int_or_percent, template_hash};
 
 pub const HASH_LABEL: &str = "pod-template-hash";
 pub const REVISION: &str = "deployment.kubernetes.io/revision";

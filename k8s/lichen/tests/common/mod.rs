@@ -83,6 +83,11 @@ impl Server {
         Server { child: Some(child), port, data: data.to_path_buf(), dir, launcher: None, netns: None }
     }
 
+    /// The server's process id (0 when stopped).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
     /// Kills the server (by its PID) and waits for it.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
