@@ -13,6 +13,7 @@ pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
 pub mod events;
+pub mod history;
 pub mod informer;
 pub mod job;
 pub mod leader;
