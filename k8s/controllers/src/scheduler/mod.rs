@@ -11,7 +11,7 @@ mod filters;
 mod resources;
 mod score;
 
-pub use filters::{tolerated, tolerates};
+pub use filters::{node_affinity_matches, tolerated, tolerates};
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
