@@ -193,3 +193,62 @@ async fn daemon_pods_follow_nodes_taints_and_roll_node_by_node() {
     c.client.patch("/api/v1/nodes/n3", PatchType::Merge, &taint).await.unwrap();
     rolled_out(&c, &["n1", "n2", "gpu"], "agent:1").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_daemon_pods_are_replaced_and_on_delete_waits_for_the_user() {
+    let c = Cluster::start(true);
+    c.node("n1", 4, 8, json!({"role": "edge"}), json!([])).await;
+    c.node("n2", 4, 8, json!({}), json!([])).await;
+    let _agent = c.hollow("default");
+    let ds = json!({
+        "apiVersion": "apps/v1", "kind": "DaemonSet",
+        "metadata": {"name": "agent", "namespace": "default"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "agent"}},
+            "updateStrategy": {"type": "OnDelete"},
+            "template": {
+                "metadata": {"labels": {"app": "agent"}},
+                "spec": {"nodeSelector": {"role": "edge"}, "containers": [{"name": "c", "image": "agent:1"}]},
+            },
+        },
+    });
+    c.create("/apis/apps/v1/namespaces/default/daemonsets", ds).await;
+    rolled_out(&c, &["n1"], "agent:1").await;
+
+    // A failed pod is deleted (with an event) and replaced.
+    let mut failed = live(&c.pods("default").await)[0].clone();
+    failed["status"]["phase"] = json!("Failed");
+    let name = failed["metadata"]["name"].as_str().unwrap().to_owned();
+    c.client.replace(&format!("/api/v1/namespaces/default/pods/{name}/status"), &failed).await.unwrap();
+    c.until("failed pod replaced", T, || async {
+        let pods = c.pods("default").await;
+        let l = live(&pods);
+        (l.len() == 1 && l[0]["metadata"]["name"] != name.as_str() && node_of(l[0]) == "n1").then_some(())
+    })
+    .await;
+    let events = c.get("/api/v1/namespaces/default/events").await;
+    let found = common::events_for(&events, "agent", "FailedDaemonPod");
+    assert_eq!(found, [format!("Found failed daemon pod default/{name} on node n1, will try to kill it")]);
+
+    // OnDelete: a new template changes nothing until the pod is deleted.
+    let new_image =
+        json!({"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "agent:2"}]}}}});
+    c.client.patch(DS, PatchType::Strategic, &new_image).await.unwrap();
+    c.until("status observed", T, || async {
+        let ds = c.get(DS).await;
+        (ds["status"]["observedGeneration"] == ds["metadata"]["generation"]).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pods = c.pods("default").await;
+    assert_eq!(image(live(&pods)[0]), "agent:1");
+    assert_eq!(c.get(DS).await["status"]["updatedNumberScheduled"].as_i64().unwrap_or(0), 0);
+    let old = live(&pods)[0]["metadata"]["name"].as_str().unwrap().to_owned();
+    c.client.delete(&format!("/api/v1/namespaces/default/pods/{old}"), &json!({})).await.unwrap();
+    rolled_out(&c, &["n1"], "agent:2").await;
+
+    // A node that starts matching the selector gets a pod.
+    let label = json!({"metadata": {"labels": {"role": "edge"}}});
+    c.client.patch("/api/v1/nodes/n2", PatchType::Merge, &label).await.unwrap();
+    rolled_out(&c, &["n1", "n2"], "agent:2").await;
+}

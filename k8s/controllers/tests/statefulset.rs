@@ -224,3 +224,49 @@ async fn statefulsets_create_in_order_keep_names_and_roll_by_partition() {
     // Claims are retained by default.
     c.get("/api/v1/namespaces/default/persistentvolumeclaims/data-web-2").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_statefulsets_start_together_and_delete_claims_as_their_policy_says() {
+    let c = Cluster::start(true);
+    c.node("n1", 4, 8, json!({}), json!([])).await;
+    let sts = json!({
+        "apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {
+            "replicas": 3,
+            "podManagementPolicy": "Parallel",
+            "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Delete", "whenScaled": "Delete"},
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "c", "image": "web:1"}]},
+            },
+            "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"]}}],
+        },
+    });
+    c.create("/apis/apps/v1/namespaces/default/statefulsets", sts).await;
+    // No pod is ready, yet all three exist.
+    c.until("three pods at once", T, || async { (live_names(&c).await.len() == 3).then_some(()) }).await;
+    let claim = |i: i64| format!("/api/v1/namespaces/default/persistentvolumeclaims/data-web-{i}");
+    let owners = c.get(&claim(0)).await["metadata"]["ownerReferences"].clone();
+    assert_eq!(owners[0]["kind"], "StatefulSet", "{owners}");
+    let _agent = c.hollow("default");
+    rolled_out(&c).await;
+
+    // Scaled away: the pod owned the claim, so the claim goes with it.
+    c.client.patch(STS, PatchType::Merge, &json!({"spec": {"replicas": 1}})).await.unwrap();
+    c.until("claims of web-1 and web-2 deleted", T, || async {
+        let gone1 = c.client.get_opt(&claim(1)).await.unwrap().is_none();
+        let gone2 = c.client.get_opt(&claim(2)).await.unwrap().is_none();
+        (gone1 && gone2).then_some(())
+    })
+    .await;
+    assert!(c.client.get_opt(&claim(0)).await.unwrap().is_some());
+
+    // Deleted: the set owned the rest.
+    c.client.delete(STS, &json!({})).await.unwrap();
+    c.until("claim of web-0 deleted", T, || async {
+        c.client.get_opt(&claim(0)).await.unwrap().is_none().then_some(())
+    })
+    .await;
+}
