@@ -30,16 +30,17 @@ fn too_many(cause: String) -> ApiError {
 
 pub async fn create(ctx: &Ctx, body: Body) -> Result<Response, ApiError> {
     if ctx.req.verb != Verb::Create {
-        return Err(ApiError::MethodNotSupported { verb: ctx.req.verb.as_str().into(), resource: "pods/eviction".into() });
+        return Err(ApiError::MethodNotSupported {
+            verb: ctx.req.verb.as_str().into(),
+            resource: "pods/eviction".into(),
+        });
     }
     let bytes = body::read(body).await?;
     let eviction = body::decode_object(&bytes, &body::content_type(&ctx.headers))?;
     let pod_name = ctx.req.name.clone().unwrap_or_default();
     let name = objects::meta_str(&eviction, "name").unwrap_or("");
     if !name.is_empty() && name != pod_name {
-        return Err(ApiError::BadRequest(format!(
-            "name in URL does not match name in Eviction object"
-        )));
+        return Err(ApiError::BadRequest("name in URL does not match name in Eviction object".into()));
     }
     let pods = ctx.api.find("", "v1", "pods").ok_or(ApiError::NoRoute)?;
     let key = objects::key(&pods, &ctx.req.namespace, &pod_name);
@@ -67,8 +68,12 @@ pub async fn create(ctx: &Ctx, body: Body) -> Result<Response, ApiError> {
     let (pdb_key, mut pdb, rev) = budgets.into_iter().next().unwrap_or_default();
     let pdb_name = objects::meta_str(&pdb, "name").unwrap_or("").to_owned();
     let status = &pdb["status"];
-    if status["observedGeneration"].as_i64().unwrap_or(0) < objects::meta(&pdb)["generation"].as_i64().unwrap_or(0) {
-        return Err(too_many(format!("The disruption budget {pdb_name} is still being processed by the server.")));
+    if status["observedGeneration"].as_i64().unwrap_or(0)
+        < objects::meta(&pdb)["generation"].as_i64().unwrap_or(0)
+    {
+        return Err(too_many(format!(
+            "The disruption budget {pdb_name} is still being processed by the server."
+        )));
     }
     let healthy = status["currentHealthy"].as_i64().unwrap_or(0);
     let desired = status["desiredHealthy"].as_i64().unwrap_or(0);
@@ -122,7 +127,9 @@ async fn matching_budgets(ctx: &Ctx, pod: &Value) -> Result<Vec<(String, Value, 
     for kv in list.items {
         let pdb = objects::decode(&kv)?;
         // A budget without a selector (or a broken one) selects nothing.
-        let Ok(sel) = Selector::from_label_selector(pdb["spec"].get("selector"), "spec.selector") else { continue };
+        let Ok(sel) = Selector::from_label_selector(pdb["spec"].get("selector"), "spec.selector") else {
+            continue;
+        };
         if sel.is_empty() || !sel.matches_object(pod) {
             continue;
         }

@@ -85,9 +85,15 @@ impl Controller {
                     match meta::controller_ref(&rs) {
                         Some(d) if d["kind"] == "Deployment" => {
                             let d = self.deployments.get_in(ns, d["name"].as_str()?)?;
-                            (format!("Deployment/{}", meta::uid(&d)), d["spec"]["replicas"].as_i64().unwrap_or(1))
+                            (
+                                format!("Deployment/{}", meta::uid(&d)),
+                                d["spec"]["replicas"].as_i64().unwrap_or(1),
+                            )
                         }
-                        _ => (format!("ReplicaSet/{}", meta::uid(&rs)), rs["spec"]["replicas"].as_i64().unwrap_or(1)),
+                        _ => (
+                            format!("ReplicaSet/{}", meta::uid(&rs)),
+                            rs["spec"]["replicas"].as_i64().unwrap_or(1),
+                        ),
                     }
                 }
                 "StatefulSet" => {
@@ -141,11 +147,14 @@ impl Controller {
         }
         let healthy = refs
             .iter()
-            .filter(|p| meta::pod_ready(p) && !meta::is_terminating(p) && !disrupted.contains_key(meta::name(p)))
+            .filter(|p| {
+                meta::pod_ready(p) && !meta::is_terminating(p) && !disrupted.contains_key(meta::name(p))
+            })
             .count() as i64;
         let allowed = (healthy - desired).max(0);
         let mut conditions: Vec<Value> = pdb["status"]["conditions"].as_array().cloned().unwrap_or_default();
-        let (status, reason) = if allowed > 0 { ("True", "SufficientPods") } else { ("False", "InsufficientPods") };
+        let (status, reason) =
+            if allowed > 0 { ("True", "SufficientPods") } else { ("False", "InsufficientPods") };
         meta::set_condition(&mut conditions, "DisruptionAllowed", status, reason, "");
         for c in &mut conditions {
             if let Some(m) = c.as_object_mut() {

@@ -16,6 +16,7 @@ pub mod deployment;
 pub mod disruption;
 pub mod endpoints;
 pub mod events;
+pub mod history;
 pub mod informer;
 pub mod job;
 pub mod leader;

@@ -73,6 +73,11 @@ pub fn start(tasks: &mut JoinSet<()>, client: &Client, informers: &Informers, cf
         cfg,
         seen: Arc::default(),
     };
+    // Node changes (a condition, cordoning) are acted on at once; silence
+    // is noticed on the next period.
+    let changed = Arc::new(tokio::sync::Notify::new());
+    let notify = changed.clone();
+    informers.nodes.on_change(move |_| notify.notify_one());
     tasks.spawn(async move {
         c.nodes.synced().await;
         c.leases.synced().await;
@@ -80,22 +85,23 @@ pub fn start(tasks: &mut JoinSet<()>, client: &Client, informers: &Informers, cf
         loop {
             c.monitor().await;
             c.evict().await;
-            tokio::time::sleep(c.cfg.period).await;
+            let _ = tokio::time::timeout(c.cfg.period, changed.notified()).await;
         }
     });
 }
 
+/// The Ready condition's status; "" for a node that never posted one.
 fn ready_status(node: &Value) -> &str {
-    meta::condition(node, "Ready").and_then(|c| c["status"].as_str()).unwrap_or("Unknown")
+    meta::condition(node, "Ready").and_then(|c| c["status"].as_str()).unwrap_or("")
 }
 
 /// The NoSchedule and NoExecute taints the node's state calls for.
 fn wanted_taints(node: &Value) -> Vec<(&'static str, &'static str)> {
     let mut out = Vec::new();
     match ready_status(node) {
-        "True" => {}
         "False" => out.extend([(NOT_READY, "NoSchedule"), (NOT_READY, "NoExecute")]),
-        _ => out.extend([(UNREACHABLE, "NoSchedule"), (UNREACHABLE, "NoExecute")]),
+        "Unknown" => out.extend([(UNREACHABLE, "NoSchedule"), (UNREACHABLE, "NoExecute")]),
+        _ => {}
     }
     for (cond, taint) in CONDITION_TAINTS {
         if meta::condition(node, cond).is_some_and(|c| c["status"] == "True") {

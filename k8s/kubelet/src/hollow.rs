@@ -55,26 +55,12 @@ pub async fn run(client: ClientConfig, cfg: Config) -> Result<(), ClientError> {
 async fn register(client: &Client, name: &str, index: usize, cfg: &Config) -> Result<(), ClientError> {
     let resources =
         json!({"cpu": cfg.cpu, "memory": cfg.memory, "pods": "110", "ephemeral-storage": "100Gi"});
-    let node = json!({
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {"name": name, "labels": {
-            "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
-            "node.lichen.dev/hollow": "true",
-        }},
-        "spec": {"podCIDR": format!("10.244.{}.0/24", index % 256)},
-    });
-    let mut current = match client.create("/api/v1/nodes", &node).await {
-        Ok(v) => v,
-        Err(e) if e.is_conflict() => client.get(&format!("/api/v1/nodes/{name}")).await?,
-        Err(e) => return Err(e),
-    };
     let now = crate::now_rfc3339();
     let condition = |kind: &str, status: &str, reason: &str, message: &str| {
         json!({"type": kind, "status": status, "reason": reason, "message": message,
                "lastHeartbeatTime": now, "lastTransitionTime": now})
     };
-    current["status"] = json!({
+    let status = json!({
         "capacity": resources,
         "allocatable": resources,
         "conditions": [
@@ -88,7 +74,24 @@ async fn register(client: &Client, name: &str, index: usize, cfg: &Config) -> Re
         "nodeInfo": {"kubeletVersion": "hollow", "containerRuntimeVersion": "hollow://0", "osImage": "hollow",
                      "kernelVersion": "", "operatingSystem": "linux", "architecture": "amd64"},
     });
-    client.replace(&format!("/api/v1/nodes/{name}/status"), &current).await?;
+    let node = json!({
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": {
+            "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+            "node.lichen.dev/hollow": "true",
+        }},
+        "spec": {},
+        "status": status,
+    });
+    match client.create("/api/v1/nodes", &node).await {
+        Ok(_) => {}
+        Err(e) if e.is_conflict() => {}
+        Err(e) => return Err(e),
+    }
+    // A patch: the controllers may be writing the node (its pod range) too.
+    let path = format!("/api/v1/nodes/{name}/status");
+    client.patch(&path, PatchType::Merge, &json!({"status": status})).await?;
     renew(client, name).await
 }
 

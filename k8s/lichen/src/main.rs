@@ -124,9 +124,10 @@ struct AgentOpts {
     /// host-local IPAM's lease directory.
     #[arg(long, default_value = "/run/lichen/cni")]
     cni_ipam_dir: PathBuf,
-    /// This node's pod range, until the controllers assign one.
-    #[arg(long, default_value = "10.42.0.0/24")]
-    pod_cidr: String,
+    /// This node's pod range (default: the one the controllers' node IPAM
+    /// assigns; 10.42.0.0/24 for a server running without controllers).
+    #[arg(long)]
+    pod_cidr: Option<String>,
     /// The cgroup pods go under (`<root>/kubepods/...`).
     #[arg(long, default_value = "/")]
     cgroup_root: String,
@@ -259,7 +260,7 @@ fn agent_config(
         pod_log_dir: o.pod_log_dir.clone(),
         cni_conf_dir: o.cni_conf_dir.clone(),
         cni_ipam_dir: o.cni_ipam_dir.clone(),
-        pod_cidr: Some(o.pod_cidr.clone()),
+        pod_cidr: o.pod_cidr.clone(),
         cgroup_root: o.cgroup_root.clone(),
         os_image: os_image(),
         kubelet_version: format!(
@@ -300,8 +301,14 @@ fn server(args: ServerArgs) -> anyhow::Result<()> {
         Some(path) => lichen_apiserver::tokens::Tokens::load(path)?,
         None => lichen_apiserver::tokens::Tokens::default(),
     };
-    let agent = (!disable_agent).then_some(agent);
     let controllers = !disable_controllers;
+    let agent = (!disable_agent).then(|| {
+        let mut agent = agent;
+        if !controllers && agent.pod_cidr.is_none() {
+            agent.pod_cidr = Some("10.42.0.0/24".into());
+        }
+        agent
+    });
     init_logging();
     let started = std::time::Instant::now();
     std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;

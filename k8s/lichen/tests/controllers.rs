@@ -247,7 +247,11 @@ fn drain_respects_a_disruption_budget_and_default_tokens_work() {
     k.run(&["rollout", "status", "deployment/web", "--timeout=60s"]).ok();
     k.run(&["create", "pdb", "web", "--selector=app=web", "--min-available=3"]).ok();
     assert!(
-        eventually(T, || jsonpath(&k, &["get", "pdb", "web"], "{.status.currentHealthy}/{.status.disruptionsAllowed}") == "3/0"),
+        eventually(T, || jsonpath(
+            &k,
+            &["get", "pdb", "web"],
+            "{.status.currentHealthy}/{.status.disruptionsAllowed}"
+        ) == "3/0"),
         "budget status"
     );
     let node = jsonpath(&k, &["get", "pods", "-l", "app=web"], "{.items[0].spec.nodeName}");
@@ -266,14 +270,21 @@ fn drain_respects_a_disruption_budget_and_default_tokens_work() {
     assert!(out.ok().contains(&format!("node/{node} drained")), "{}", out.stdout);
     assert!(
         eventually(T, || {
-            let placed = jsonpath(&k, &["get", "pods", "-l", "app=web", "--field-selector=status.phase=Running"], "{.items[*].spec.nodeName}");
+            let placed = jsonpath(
+                &k,
+                &["get", "pods", "-l", "app=web", "--field-selector=status.phase=Running"],
+                "{.items[*].spec.nodeName}",
+            );
             placed.split_whitespace().count() == 3 && !placed.contains(node.as_str())
         }),
         "pods moved off the drained node"
     );
 
     // The default ServiceAccount exists and its token is accepted.
-    assert!(eventually(T, || k.run(&["get", "serviceaccount", "default"]).code == 0), "default service account");
+    assert!(
+        eventually(T, || k.run(&["get", "serviceaccount", "default"]).code == 0),
+        "default service account"
+    );
     let token = k.run(&["create", "token", "default"]).ok().trim().to_owned();
     let path = server.path("sa.kubeconfig");
     std::fs::copy(server.kubeconfig(), &path).unwrap();
@@ -308,7 +319,12 @@ fn measure_scheduler_and_rollout() {
     let rss = || {
         let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap_or_default();
         let field = |name: &str| {
-            status.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_whitespace().nth(1)).unwrap_or("?").to_owned()
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .unwrap_or("?")
+                .to_owned()
         };
         (field("VmRSS:"), field("VmHWM:"))
     };
@@ -323,7 +339,11 @@ fn measure_scheduler_and_rollout() {
     let mut bound_at = None;
     let mut created_at = None;
     while started.elapsed() < Duration::from_secs(600) {
-        let names = jsonpath(&k, &["get", "pods", "-l", "app=bulk"], "{range .items[*]}{.spec.nodeName}{\"\\n\"}{end}");
+        let names = jsonpath(
+            &k,
+            &["get", "pods", "-l", "app=bulk"],
+            "{range .items[*]}{.spec.nodeName}{\"\\n\"}{end}",
+        );
         let total = names.lines().count();
         let bound = names.lines().filter(|l| !l.is_empty()).count();
         if total >= 3000 && created_at.is_none() {
@@ -342,7 +362,8 @@ fn measure_scheduler_and_rollout() {
     for n in spread.split_whitespace() {
         *per_node.entry(n.to_owned()).or_insert(0usize) += 1;
     }
-    let (min, max) = (per_node.values().min().copied().unwrap_or(0), per_node.values().max().copied().unwrap_or(0));
+    let (min, max) =
+        (per_node.values().min().copied().unwrap_or(0), per_node.values().max().copied().unwrap_or(0));
     k.run(&["delete", "rs", "bulk", "--wait=false"]).ok();
 
     // A 100-replica Deployment: create to rollout complete.
@@ -351,9 +372,15 @@ fn measure_scheduler_and_rollout() {
     k.run(&["rollout", "status", "deployment/hundred", "--timeout=300s"]).ok();
     let rollout = started.elapsed();
     let after = rss();
-    println!("BENCH scheduler: 3000 pods created in {:.1} s, all bound after {:.1} s: {:.0} pods/s end to end (100 hollow nodes, {min}..{max} pods per node)",
-        created_at.unwrap_or(bound_at).as_secs_f64(), bound_at.as_secs_f64(), 3000.0 / bound_at.as_secs_f64());
+    println!(
+        "BENCH scheduler: 3000 pods created in {:.1} s, all bound after {:.1} s: {:.0} pods/s end to end (100 hollow nodes, {min}..{max} pods per node)",
+        created_at.unwrap_or(bound_at).as_secs_f64(),
+        bound_at.as_secs_f64(),
+        3000.0 / bound_at.as_secs_f64()
+    );
     println!("BENCH deployment: 100 replicas available {:.1} s after create", rollout.as_secs_f64());
-    println!("BENCH server memory: idle with 100 nodes {} kB RSS; after 3000 pods {} kB RSS (peak {} kB); after the deployment {} kB RSS (peak {} kB)",
-        idle.0, busy.0, busy.1, after.0, after.1);
+    println!(
+        "BENCH server memory: idle with 100 nodes {} kB RSS; after 3000 pods {} kB RSS (peak {} kB); after the deployment {} kB RSS (peak {} kB)",
+        idle.0, busy.0, busy.1, after.0, after.1
+    );
 }

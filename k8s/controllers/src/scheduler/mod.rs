@@ -11,7 +11,7 @@ mod filters;
 mod resources;
 mod score;
 
-pub use filters::{UNSCHEDULABLE_TAINT, tolerated, tolerates};
+pub use filters::{UNSCHEDULABLE_TAINT, node_affinity_matches, tolerated, tolerates};
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
