@@ -221,7 +221,8 @@ async fn statefulsets_create_in_order_keep_names_and_roll_by_partition() {
     rolled_out(&c).await;
     assert_eq!(live_names(&c).await, ["web-0"]);
     // The status catches up with the pods.
-    c.until("status.replicas 1", T, || async { (c.get(STS).await["status"]["replicas"] == 1).then_some(()) }).await;
+    c.until("status.replicas 1", T, || async { (c.get(STS).await["status"]["replicas"] == 1).then_some(()) })
+        .await;
     // Claims are retained by default.
     c.get("/api/v1/namespaces/default/persistentvolumeclaims/data-web-2").await;
 }

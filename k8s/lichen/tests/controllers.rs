@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use std::process::{Child, Command};
 use std::time::Duration;
 
-use common::{Kubectl, Server, eventually};
+use common::{Kubectl, Server, eventually, table};
 
 /// A server with the controllers and its kubectl, or `None` without kubectl.
 fn setup() -> Option<(Server, Kubectl)> {
@@ -383,4 +383,108 @@ fn measure_scheduler_and_rollout() {
         "BENCH server memory: idle with 100 nodes {} kB RSS; after 3000 pods {} kB RSS (peak {} kB); after the deployment {} kB RSS (peak {} kB)",
         idle.0, busy.0, busy.1, after.0, after.1
     );
+}
+
+const DAEMONSET: &str = r#"
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec: {containers: [{name: agent, image: agent}]}
+"#;
+
+const JOB: &str = r#"
+apiVersion: batch/v1
+kind: Job
+metadata: {name: batch}
+spec:
+  completions: 3
+  parallelism: 2
+  template:
+    metadata: {annotations: {hollow.lichen.dev/run-seconds: "1"}}
+    spec: {restartPolicy: Never, containers: [{name: work, image: work}]}
+"#;
+
+const FRAGILE: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: fragile}
+spec:
+  nodeName: b-0
+  tolerations: [{key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 3}]
+  containers: [{name: c, image: c}]
+"#;
+
+#[test]
+fn daemonsets_cover_nodes_jobs_complete_and_silent_nodes_lose_their_pods() {
+    let Some((server, k)) = setup() else { return };
+    let _a = Hollow::start(&server, 2, "a-");
+    let mut b = Hollow::start(&server, 1, "b-");
+    wait_ready_nodes(&k, 3);
+    k.run(&["taint", "node", "a-1", "dedicated=x:NoSchedule"]).ok();
+
+    // One daemon pod per schedulable node; none on the tainted one.
+    k.run_stdin(&["apply", "-f", "-"], DAEMONSET).ok();
+    k.run(&["rollout", "status", "daemonset/agent", "--timeout=60s"]).ok();
+    let nodes = jsonpath(&k, &["get", "pods", "-l", "app=agent"], "{.items[*].spec.nodeName}");
+    let mut nodes: Vec<&str> = nodes.split_whitespace().collect();
+    nodes.sort();
+    assert_eq!(nodes, ["a-0", "b-0"]);
+    assert_eq!(
+        jsonpath(&k, &["get", "ds", "agent"], "{.status.desiredNumberScheduled}/{.status.numberReady}"),
+        "2/2"
+    );
+
+    // A Job of 3 completions, 2 at a time.
+    k.run_stdin(&["apply", "-f", "-"], JOB).ok();
+    let out = k.run(&["wait", "--for=condition=complete", "job/batch", "--timeout=60s"]);
+    assert_eq!(out.ok().trim(), "job.batch/batch condition met");
+    let row = table(k.run(&["get", "job", "batch"]).ok());
+    assert_eq!(row[1][2], "3/3", "{row:?}");
+    assert_eq!(jsonpath(&k, &["get", "job", "batch"], "{.status.succeeded}"), "3");
+
+    // b-0 goes silent: NotReady after the grace period (6 s here), its
+    // pods evicted once their toleration (3 s) runs out; the daemon pod
+    // tolerates unreachable forever.
+    k.run_stdin(&["apply", "-f", "-"], FRAGILE).ok();
+    assert!(
+        eventually(T, || jsonpath(&k, &["get", "pod", "fragile"], "{.status.phase}") == "Running"),
+        "fragile running"
+    );
+    let _ = b.0.kill();
+    let _ = b.0.wait();
+    assert!(
+        eventually(T, || {
+            let rows = table(k.run(&["get", "node", "b-0"]).ok());
+            rows.get(1).is_some_and(|r| r[1] == "NotReady")
+        }),
+        "b-0 NotReady"
+    );
+    let taints = jsonpath(&k, &["get", "node", "b-0"], "{.spec.taints[*].key}");
+    assert!(taints.contains("node.kubernetes.io/unreachable"), "{taints}");
+    assert!(
+        eventually(T, || {
+            let out = k.run(&["get", "pod", "fragile", "-o", "jsonpath={.metadata.deletionTimestamp}"]);
+            out.code != 0 || !out.stdout.trim().is_empty()
+        }),
+        "fragile evicted"
+    );
+    let events = k.run(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=fragile",
+        "-o",
+        "jsonpath={.items[*].reason}",
+    ]);
+    assert!(events.ok().contains("TaintManagerEviction"), "{}", events.stdout);
+    let daemon = jsonpath(
+        &k,
+        &["get", "pods", "-l", "app=agent", "--field-selector=spec.nodeName=b-0"],
+        "{.items[*].metadata.deletionTimestamp}",
+    );
+    assert!(daemon.is_empty(), "the daemon pod on b-0 was evicted: {daemon}");
 }
