@@ -100,13 +100,15 @@ bench: image
 	$(CARGO) test --release -p lichen-store --test measure -- --ignored --nocapture 2>&1 | tee $(BENCH)/store.log
 	$(CARGO) test --profile tool -p lichen --test measure_api -- --ignored --nocapture 2>&1 | tee $(BENCH)/api.log
 	LICHEN_KUBECTL=$(KUBECTL) $(CARGO) test --profile tool -p lichen --test agent -- --ignored --nocapture measure 2>&1 | tee $(BENCH)/agent.log
+	LICHEN_KUBECTL=$(KUBECTL) $(CARGO) test --profile tool -p lichen --test controllers -- --ignored --nocapture measure 2>&1 | tee $(BENCH)/controllers.log
 	{ echo "# Lichen bench $$(date -u +%FT%TZ) $(BUILD_ID) $(BOARD)"; \
 	  echo "## image"; cat $(OUT)/manifest.json; \
 	  echo "## boot"; cat $(CARGO_TARGET_DIR)/qemu-tests/first-boot/boot-times.txt; \
 	  echo "## footprint"; cat $(CARGO_TARGET_DIR)/qemu-tests/first-boot/footprint.txt; echo; \
 	  echo "## datastore"; grep -vE '^ *(Compiling|Finished|Running|running|test )|^$$' $(BENCH)/store.log; \
 	  echo "## API server"; grep '^\[' $(BENCH)/api.log; \
-	  echo "## agent"; grep '^\[' $(BENCH)/agent.log; } > $(BENCH)/report.txt
+	  echo "## agent"; grep '^\[' $(BENCH)/agent.log; \
+	  echo "## controllers"; grep '^\[' $(BENCH)/controllers.log; } > $(BENCH)/report.txt
 	@cat $(BENCH)/report.txt
 
 # Fuzzing (cargo-fuzz, libFuzzer) of everything that reads client bytes;

@@ -91,9 +91,8 @@ pub fn start(tasks: &mut JoinSet<()>, client: &Client, informers: &Informers) {
 }
 
 /// The key of the CronJob controlling `job`.
-fn owner_key(job: &Value) -> Option<String> {
-    let r = meta::controller_ref(job)?;
-    (r["kind"] == "CronJob").then(|| meta::key(meta::namespace(job), r["name"].as_str().unwrap_or("")))
+fn owner_key(obj: &Value) -> Option<String> {
+    crate::informer::owner_key(obj, "CronJob")
 }
 
 pub fn start_with(tasks: &mut JoinSet<()>, client: &Client, informers: &Informers, clock: Arc<dyn Clock>) {

@@ -26,7 +26,6 @@ use crate::queue::Queue;
 use crate::{Error, Informers, meta};
 
 pub use placement::{GENERATION_LABEL, HASH_LABEL, should_run};
-pub use rolling::scaled;
 
 /// Upstream's `burstReplicas`.
 const BURST: usize = 250;
@@ -47,8 +46,7 @@ struct Controller {
 }
 
 fn owner_key(obj: &Value) -> Option<String> {
-    let r = meta::controller_ref(obj)?;
-    (r["kind"] == "DaemonSet").then(|| meta::key(meta::namespace(obj), r["name"].as_str().unwrap_or("")))
+    crate::informer::owner_key(obj, "DaemonSet")
 }
 
 /// Whether a node change may change where daemon pods belong.
@@ -79,26 +77,13 @@ pub fn start(tasks: &mut JoinSet<()>, client: &Client, informers: &Informers) {
     };
     let q = queue.clone();
     informers.daemonsets.on_change(move |ch| q.add(&meta::key_of(ch.object())));
-    let (q, sets) = (queue.clone(), informers.daemonsets.clone());
-    informers.pods.on_change(move |ch| {
-        if let Change::Updated { old, .. } = ch
-            && let Some(k) = owner_key(old)
-        {
-            q.add(&k);
-        }
-        let pod = ch.object();
-        match owner_key(pod) {
-            Some(k) => q.add(&k),
-            None if meta::controller_ref(pod).is_none() && !matches!(ch, Change::Deleted(_)) => {
-                for ds in sets.list_in(meta::namespace(pod)) {
-                    if meta::selector(&ds).matches_object(pod) {
-                        q.add(&meta::key_of(&ds));
-                    }
-                }
-            }
-            None => {}
-        }
-    });
+    crate::informer::enqueue_owners(
+        &informers.pods,
+        &informers.daemonsets,
+        "DaemonSet",
+        &queue,
+        crate::informer::selector_matches,
+    );
     let (q, sets) = (queue.clone(), informers.daemonsets.clone());
     informers.nodes.on_change(move |ch| {
         if let Change::Updated { old, new } = ch

@@ -263,6 +263,49 @@ impl Informer {
     }
 }
 
+/// The key of the object's controller if it is a `kind`.
+pub fn owner_key(obj: &Value, kind: &str) -> Option<String> {
+    let r = meta::controller_ref(obj)?;
+    (r["kind"] == kind).then(|| meta::key(meta::namespace(obj), r["name"].as_str().unwrap_or("")))
+}
+
+/// Wakes owners of `kind` when their dependents change: the controller
+/// named before and after the change and, for an orphan, each owner in its
+/// namespace that `adopts` it (and would adopt it on its next sync).
+pub fn enqueue_owners(
+    dependents: &Informer,
+    owners: &Informer,
+    kind: &'static str,
+    queue: &crate::queue::Queue,
+    adopts: impl Fn(&Value, &Value) -> bool + Send + Sync + 'static,
+) {
+    let (q, owners) = (queue.clone(), owners.clone());
+    dependents.on_change(move |ch| {
+        if let Change::Updated { old, .. } = ch
+            && let Some(k) = owner_key(old, kind)
+        {
+            q.add(&k);
+        }
+        let obj = ch.object();
+        match owner_key(obj, kind) {
+            Some(k) => q.add(&k),
+            None if meta::controller_ref(obj).is_none() && !matches!(ch, Change::Deleted(_)) => {
+                for owner in owners.list_in(meta::namespace(obj)) {
+                    if adopts(&owner, obj) {
+                        q.add(&meta::key_of(&owner));
+                    }
+                }
+            }
+            None => {}
+        }
+    });
+}
+
+/// The usual adoption rule: the owner's `spec.selector` matches.
+pub fn selector_matches(owner: &Value, obj: &Value) -> bool {
+    meta::selector(owner).matches_object(obj)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

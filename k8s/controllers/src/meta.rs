@@ -192,6 +192,19 @@ pub fn labels(obj: &Value) -> serde_json::Map<String, Value> {
     obj["metadata"]["labels"].as_object().cloned().unwrap_or_default()
 }
 
+/// An `intstr` scaled against `total`: an integer, or a percentage rounded
+/// up (`round_up`) or down, as upstream's `GetScaledValueFromIntOrPercent`.
+pub fn int_or_percent(v: &Value, total: i64, round_up: bool) -> i64 {
+    if let Some(n) = v.as_i64() {
+        return n.max(0);
+    }
+    let Some(p) = v.as_str().and_then(|s| s.strip_suffix('%')).and_then(|p| p.parse::<i64>().ok()) else {
+        return 0;
+    };
+    let scaled = p * total;
+    if round_up { (scaled + 99) / 100 } else { scaled / 100 }.max(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
 use crate::events::Recorder;
-use crate::informer::{Change, Informer};
+use crate::informer::Informer;
 use crate::queue::Queue;
 use crate::{Error, Informers, meta};
 
@@ -28,12 +28,6 @@ struct Controller {
     recorder: Recorder,
 }
 
-/// The key of the ReplicaSet controlling `pod`, if any.
-fn owner_key(pod: &Value) -> Option<String> {
-    let r = meta::controller_ref(pod)?;
-    (r["kind"] == "ReplicaSet").then(|| meta::key(meta::namespace(pod), r["name"].as_str().unwrap_or("")))
-}
-
 pub fn start(tasks: &mut JoinSet<()>, client: &Client, informers: &Informers) {
     let queue = Queue::new();
     let c = Controller {
@@ -44,27 +38,13 @@ pub fn start(tasks: &mut JoinSet<()>, client: &Client, informers: &Informers) {
     };
     let q = queue.clone();
     informers.replicasets.on_change(move |ch| q.add(&meta::key_of(ch.object())));
-    let (q, sets) = (queue.clone(), informers.replicasets.clone());
-    informers.pods.on_change(move |ch| {
-        if let Change::Updated { old, .. } = ch
-            && let Some(k) = owner_key(old)
-        {
-            q.add(&k);
-        }
-        let pod = ch.object();
-        match owner_key(pod) {
-            Some(k) => q.add(&k),
-            None if meta::controller_ref(pod).is_none() && !matches!(ch, Change::Deleted(_)) => {
-                // An orphan: the sets that would adopt it.
-                for rs in sets.list_in(meta::namespace(pod)) {
-                    if meta::selector(&rs).matches_object(pod) {
-                        q.add(&meta::key_of(&rs));
-                    }
-                }
-            }
-            None => {}
-        }
-    });
+    crate::informer::enqueue_owners(
+        &informers.pods,
+        &informers.replicasets,
+        "ReplicaSet",
+        &queue,
+        crate::informer::selector_matches,
+    );
     let synced = vec![informers.replicasets.clone(), informers.pods.clone()];
     crate::spawn_workers(tasks, "replicaset", &queue, synced, 4, move |key| {
         let c = c.clone();

@@ -20,7 +20,7 @@ use tokio::task::JoinSet;
 
 use crate::events::Recorder;
 use crate::history::{self, History};
-use crate::informer::{Change, Informer};
+use crate::informer::Informer;
 use crate::queue::Queue;
 use crate::{Error, Informers, meta};
 
@@ -38,8 +38,7 @@ struct Controller {
 }
 
 fn owner_key(obj: &Value) -> Option<String> {
-    let r = meta::controller_ref(obj)?;
-    (r["kind"] == "StatefulSet").then(|| meta::key(meta::namespace(obj), r["name"].as_str().unwrap_or("")))
+    crate::informer::owner_key(obj, "StatefulSet")
 }
 
 pub fn start(tasks: &mut JoinSet<()>, client: &Client, informers: &Informers) {
@@ -54,26 +53,13 @@ pub fn start(tasks: &mut JoinSet<()>, client: &Client, informers: &Informers) {
     };
     let q = queue.clone();
     informers.statefulsets.on_change(move |ch| q.add(&meta::key_of(ch.object())));
-    let (q, sets) = (queue.clone(), informers.statefulsets.clone());
-    informers.pods.on_change(move |ch| {
-        if let Change::Updated { old, .. } = ch
-            && let Some(k) = owner_key(old)
-        {
-            q.add(&k);
-        }
-        let pod = ch.object();
-        match owner_key(pod) {
-            Some(k) => q.add(&k),
-            None if meta::controller_ref(pod).is_none() && !matches!(ch, Change::Deleted(_)) => {
-                for set in sets.list_in(meta::namespace(pod)) {
-                    if identity::is_member(&set, pod) && meta::selector(&set).matches_object(pod) {
-                        q.add(&meta::key_of(&set));
-                    }
-                }
-            }
-            None => {}
-        }
-    });
+    crate::informer::enqueue_owners(
+        &informers.pods,
+        &informers.statefulsets,
+        "StatefulSet",
+        &queue,
+        |set, pod| identity::is_member(set, pod) && meta::selector(set).matches_object(pod),
+    );
     let q = queue.clone();
     informers.controllerrevisions.on_change(move |ch| {
         if let Some(k) = owner_key(ch.object()) {

@@ -373,14 +373,14 @@ fn measure_scheduler_and_rollout() {
     let rollout = started.elapsed();
     let after = rss();
     println!(
-        "BENCH scheduler: 3000 pods created in {:.1} s, all bound after {:.1} s: {:.0} pods/s end to end (100 hollow nodes, {min}..{max} pods per node)",
+        "[controllers] scheduler: 3000 pods created in {:.1} s, all bound after {:.1} s: {:.0} pods/s end to end (100 hollow nodes, {min}..{max} pods per node)",
         created_at.unwrap_or(bound_at).as_secs_f64(),
         bound_at.as_secs_f64(),
         3000.0 / bound_at.as_secs_f64()
     );
-    println!("BENCH deployment: 100 replicas available {:.1} s after create", rollout.as_secs_f64());
+    println!("[controllers] deployment: 100 replicas available {:.1} s after create", rollout.as_secs_f64());
     println!(
-        "BENCH server memory: idle with 100 nodes {} kB RSS; after 3000 pods {} kB RSS (peak {} kB); after the deployment {} kB RSS (peak {} kB)",
+        "[controllers] server memory: idle with 100 nodes {} kB RSS; after 3000 pods {} kB RSS (peak {} kB); after the deployment {} kB RSS (peak {} kB)",
         idle.0, busy.0, busy.1, after.0, after.1
     );
 }

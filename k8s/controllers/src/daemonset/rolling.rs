@@ -10,19 +10,7 @@ use serde_json::Value;
 
 use super::placement::HASH_LABEL;
 use crate::meta;
-
-/// `intstr` scaled against `total`: an integer, or a percentage rounded up
-/// (`round_up`) or down, as upstream's `GetScaledValueFromIntOrPercent`.
-pub fn scaled(v: &Value, total: i64, round_up: bool) -> i64 {
-    if let Some(n) = v.as_i64() {
-        return n.max(0);
-    }
-    let Some(p) = v.as_str().and_then(|s| s.strip_suffix('%')).and_then(|p| p.parse::<i64>().ok()) else {
-        return 0;
-    };
-    let scaled = p * total;
-    if round_up { (scaled + 99) / 100 } else { scaled / 100 }.max(0)
-}
+use crate::meta::int_or_percent as scaled;
 
 /// (maxSurge, maxUnavailable) for `desired` nodes (upstream's
 /// `updatedDesiredNodeCounts`): both round up; both zero would stall, so

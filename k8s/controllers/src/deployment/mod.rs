@@ -48,8 +48,7 @@ struct Controller {
 }
 
 fn owner_key(obj: &Value) -> Option<String> {
-    let r = meta::controller_ref(obj)?;
-    (r["kind"] == "Deployment").then(|| meta::key(meta::namespace(obj), r["name"].as_str().unwrap_or("")))
+    crate::informer::owner_key(obj, "Deployment")
 }
 
 pub fn start(tasks: &mut JoinSet<()>, client: &Client, informers: &Informers) {
@@ -63,26 +62,13 @@ pub fn start(tasks: &mut JoinSet<()>, client: &Client, informers: &Informers) {
     };
     let q = queue.clone();
     informers.deployments.on_change(move |ch| q.add(&meta::key_of(ch.object())));
-    let (q, deployments) = (queue.clone(), informers.deployments.clone());
-    informers.replicasets.on_change(move |ch| {
-        if let Change::Updated { old, .. } = ch
-            && let Some(k) = owner_key(old)
-        {
-            q.add(&k);
-        }
-        let rs = ch.object();
-        match owner_key(rs) {
-            Some(k) => q.add(&k),
-            None if meta::controller_ref(rs).is_none() && !matches!(ch, Change::Deleted(_)) => {
-                for d in deployments.list_in(meta::namespace(rs)) {
-                    if meta::selector(&d).matches_object(rs) {
-                        q.add(&meta::key_of(&d));
-                    }
-                }
-            }
-            None => {}
-        }
-    });
+    crate::informer::enqueue_owners(
+        &informers.replicasets,
+        &informers.deployments,
+        "Deployment",
+        &queue,
+        crate::informer::selector_matches,
+    );
     // Recreate waits for the old pods to be gone.
     let (q, sets) = (queue.clone(), informers.replicasets.clone());
     informers.pods.on_change(move |ch| {

@@ -4,18 +4,7 @@
 
 use serde_json::Value;
 
-/// `intstr` resolution: an integer, or a percentage of `total` rounded up
-/// (`round_up`) or down.
-pub fn int_or_percent(v: &Value, total: i64, round_up: bool) -> i64 {
-    if let Some(n) = v.as_i64() {
-        return n.max(0);
-    }
-    let Some(p) = v.as_str().and_then(|s| s.strip_suffix('%')).and_then(|p| p.parse::<i64>().ok()) else {
-        return 0;
-    };
-    let scaled = p * total;
-    if round_up { (scaled + 99) / 100 } else { scaled / 100 }.max(0)
-}
+pub use crate::meta::int_or_percent;
 
 /// (maxSurge, maxUnavailable) of a Deployment, as upstream's
 /// `ResolveFenceposts`: both zero would stall, so unavailable becomes 1.

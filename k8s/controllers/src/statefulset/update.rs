@@ -63,7 +63,7 @@ pub fn max_unavailable(set: &Value) -> Option<i64> {
     if v.is_null() {
         return None;
     }
-    Some(crate::daemonset::scaled(v, identity::replicas(set), true).max(1))
+    Some(crate::meta::int_or_percent(v, identity::replicas(set), true).max(1))
 }
 
 pub fn plan(input: &Input<'_>) -> Vec<Action> {
