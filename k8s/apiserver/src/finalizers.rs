@@ -82,6 +82,21 @@ fn watch_loop(api: &Api) -> Result<(), StoreError> {
     }
 }
 
+/// The grace period a pod gets when collected: scheduled and not finished
+/// pods stop gracefully, as upstream's garbage collector's DELETE gives
+/// them; anything else goes at once.
+fn pod_grace(key: &str, obj: &Value) -> i64 {
+    if !key.starts_with("/registry/core/pods/") {
+        return 0;
+    }
+    let scheduled = obj["spec"]["nodeName"].as_str().is_some_and(|n| !n.is_empty());
+    let done = matches!(obj["status"]["phase"].as_str(), Some("Succeeded" | "Failed"));
+    if !scheduled || done {
+        return 0;
+    }
+    obj["spec"]["terminationGracePeriodSeconds"].as_i64().unwrap_or(30).max(0)
+}
+
 /// Being deleted and held by a finalizer this worker handles. (A pod held
 /// by its grace period is the agent's to finish, and is left alone.)
 fn ours(obj: &Value) -> bool {
@@ -235,6 +250,25 @@ fn dependents(api: &Api, graph: &Graph, uid: &str) -> Result<Vec<(String, Value)
 fn delete_or_mark(store: &dyn Store, key: &str, add: Option<&str>) -> Result<(), StoreError> {
     let Some(kv) = store.get(key, None)? else { return Ok(()) };
     let obj = objects::decode(&kv).unwrap_or(Value::Null);
+    // A running pod is deleted as a DELETE without options would: its node
+    // stops it within its grace period (preStop hooks run) and removes it.
+    let grace = pod_grace(key, &obj);
+    if grace > 0 && add.is_none() {
+        if deleting(&obj) {
+            return Ok(());
+        }
+        let mut marked = obj;
+        let at = std::time::SystemTime::now() + Duration::from_secs(grace.unsigned_abs());
+        let m = objects::meta_mut(&mut marked);
+        m.insert("deletionTimestamp".into(), json!(objects::rfc3339(at)));
+        m.insert("deletionGracePeriodSeconds".into(), json!(grace));
+        let bytes =
+            serde_json::to_vec(&strip(marked)).map_err(|e| StoreError::Corrupt { reason: e.to_string() })?;
+        return match store.update(key, &bytes, kv.mod_revision) {
+            Ok(_) | Err(StoreError::NotFound { .. } | StoreError::Conflict { .. }) => Ok(()),
+            Err(e) => Err(e),
+        };
+    }
     let held = !finalizers(&obj).is_empty() || add.is_some();
     let result = if held {
         let mut marked = obj;

@@ -179,3 +179,33 @@ async fn namespaces_get_a_default_service_account_and_the_root_ca() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collected_pods_on_a_node_stop_within_their_grace_period() {
+    let c = Cluster::start(true);
+    c.node("n1", 8, 8, json!({}), json!([])).await;
+    let rs = json!({
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"terminationGracePeriodSeconds": 7, "containers": [{"name": "c", "image": "i"}]}}},
+    });
+    c.create("/apis/apps/v1/namespaces/default/replicasets", rs).await;
+    let pod = c
+        .until("a bound pod", T, || async {
+            c.pods("default").await.into_iter().find(|p| p["spec"]["nodeName"] == "n1")
+        })
+        .await;
+    let name = pod["metadata"]["name"].as_str().unwrap().to_owned();
+    c.client.delete("/apis/apps/v1/namespaces/default/replicasets/web", &json!({})).await.unwrap();
+    // The garbage collector deletes it as a plain DELETE would: marked,
+    // with the pod's grace period, for its node to stop.
+    let marked = c
+        .until("pod marked for deletion", T, || async {
+            let p = c.client.get_opt(&format!("/api/v1/namespaces/default/pods/{name}")).await.unwrap()?;
+            p["metadata"]["deletionTimestamp"].is_string().then_some(p)
+        })
+        .await;
+    assert_eq!(marked["metadata"]["deletionGracePeriodSeconds"], 7);
+}
