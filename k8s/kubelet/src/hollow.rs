@@ -31,11 +31,18 @@ pub async fn run(client: ClientConfig, cfg: Config) -> Result<(), ClientError> {
         let (client, names) = (client.clone(), names.clone());
         tokio::spawn(async move {
             loop {
+                // All at once: a node's renewals must stay well inside the
+                // grace period however many nodes there are.
+                let mut renewals = tokio::task::JoinSet::new();
                 for n in &names {
-                    if let Err(e) = renew(&client, n).await {
-                        tracing::debug!(node = %n, error = %e, "lease not renewed");
-                    }
+                    let (client, n) = (client.clone(), n.clone());
+                    renewals.spawn(async move {
+                        if let Err(e) = renew(&client, &n).await {
+                            tracing::debug!(node = %n, error = %e, "lease not renewed");
+                        }
+                    });
                 }
+                while renewals.join_next().await.is_some() {}
                 tokio::time::sleep(Duration::from_secs(5)).await;
             }
         })

@@ -14,14 +14,23 @@ pub struct PodInfo {
     pub requests: Resources,
     pub non_zero: (i64, i64),
     pub ports: Vec<(String, String, i64)>,
+    /// The uid of its controller, "" for none.
+    pub owner: String,
+    /// Whether it has required pod anti-affinity terms (few pods do; the
+    /// filter only visits those).
+    pub anti_affinity: bool,
 }
 
 impl PodInfo {
     pub fn new(pod: Arc<Value>) -> PodInfo {
+        let anti =
+            &pod["spec"]["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"];
         PodInfo {
             requests: pod_requests(&pod),
             non_zero: non_zero_requests(&pod),
             ports: host_ports(&pod),
+            owner: meta::controller_uid(&pod).to_owned(),
+            anti_affinity: anti.as_array().is_some_and(|a| !a.is_empty()),
             pod,
         }
     }
@@ -30,9 +39,16 @@ impl PodInfo {
 #[derive(Default)]
 pub struct NodeInfo {
     pub node: Option<Arc<Value>>,
+    /// `status.allocatable`, parsed once per node update.
+    pub allocatable: Resources,
     pub pods: HashMap<String, PodInfo>,
     pub requested: Resources,
     pub non_zero: (i64, i64),
+    /// Pods per controller uid (for spreading).
+    pub owners: HashMap<String, i64>,
+    /// How many pods with host ports or required anti-affinity it has.
+    pub with_ports: usize,
+    pub with_anti_affinity: usize,
 }
 
 impl NodeInfo {
@@ -40,14 +56,19 @@ impl NodeInfo {
         self.node.as_deref().map(meta::name).unwrap_or("")
     }
 
-    pub fn allocatable(&self) -> Resources {
-        self.node.as_deref().map(|n| Resources::from_list(&n["status"]["allocatable"])).unwrap_or_default()
+    pub fn allocatable(&self) -> &Resources {
+        &self.allocatable
     }
 
     fn add(&mut self, key: String, info: PodInfo) {
         self.requested.add(&info.requests);
         self.non_zero.0 += info.non_zero.0;
         self.non_zero.1 += info.non_zero.1;
+        if !info.owner.is_empty() {
+            *self.owners.entry(info.owner.clone()).or_default() += 1;
+        }
+        self.with_ports += usize::from(!info.ports.is_empty());
+        self.with_anti_affinity += usize::from(info.anti_affinity);
         self.pods.insert(key, info);
     }
 
@@ -56,6 +77,14 @@ impl NodeInfo {
             self.requested.sub(&info.requests);
             self.non_zero.0 -= info.non_zero.0;
             self.non_zero.1 -= info.non_zero.1;
+            if let Some(n) = self.owners.get_mut(&info.owner) {
+                *n -= 1;
+                if *n <= 0 {
+                    self.owners.remove(&info.owner);
+                }
+            }
+            self.with_ports -= usize::from(!info.ports.is_empty());
+            self.with_anti_affinity -= usize::from(info.anti_affinity);
         }
     }
 }
@@ -77,7 +106,9 @@ pub fn occupies(pod: &Value) -> bool {
 impl Cache {
     pub fn set_node(&mut self, node: Arc<Value>) {
         let name = meta::name(&node).to_owned();
-        self.nodes.entry(name).or_default().node = Some(node);
+        let info = self.nodes.entry(name).or_default();
+        info.allocatable = Resources::from_list(&node["status"]["allocatable"]);
+        info.node = Some(node);
     }
 
     pub fn remove_node(&mut self, name: &str) {

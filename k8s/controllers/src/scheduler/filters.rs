@@ -131,6 +131,9 @@ fn ports_conflict(a: &(String, String, i64), b: &(String, String, i64)) -> bool 
 }
 
 fn node_ports(wanted: &[(String, String, i64)], info: &NodeInfo) -> Option<String> {
+    if wanted.is_empty() || info.with_ports == 0 {
+        return None;
+    }
     let taken = info.pods.values().flat_map(|p| p.ports.iter());
     let mut conflict = false;
     for t in taken {
@@ -227,9 +230,10 @@ fn inter_pod_affinity(
 ) -> Option<String> {
     let node = info.node.as_deref();
     let own_ns = meta::namespace(pod);
-    // Existing pods whose anti-affinity rejects this pod in this domain.
-    for other in cache.nodes.values() {
-        for p in other.pods.values() {
+    // Existing pods whose anti-affinity rejects this pod in this domain
+    // (only the few pods that have such terms are visited).
+    for other in cache.nodes.values().filter(|n| n.with_anti_affinity > 0) {
+        for p in other.pods.values().filter(|p| p.anti_affinity) {
             for t in required_terms(&p.pod, "podAntiAffinity") {
                 let term = Term::parse(t, meta::namespace(&p.pod), ns_labels);
                 if !term.selects(pod) {

@@ -54,7 +54,7 @@ fn same_owner(pod: &Value, info: &NodeInfo) -> i64 {
     if owner.is_empty() {
         return 0;
     }
-    info.pods.values().filter(|p| meta::controller_uid(&p.pod) == owner).count() as i64
+    info.owners.get(owner).copied().unwrap_or(0)
 }
 
 /// Scales raw values to 0..=100, higher raw being better (or worse when
