@@ -383,7 +383,7 @@ fn server(args: ServerArgs) -> anyhow::Result<()> {
     // Datastore calls run on blocking threads; SQLite serializes writes, so
     // a few threads do (each would otherwise cost a malloc arena and stack).
     let rt = tokio::runtime::Builder::new_multi_thread().max_blocking_threads(8).enable_all().build()?;
-    rt.block_on(async move {
+    let served = rt.block_on(async move {
         let shutdown = async {
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
             tokio::select! {
@@ -422,7 +422,11 @@ fn server(args: ServerArgs) -> anyhow::Result<()> {
             pki.dir.join(lichen_pki::file::ADMIN_KUBECONFIG).display()
         );
         server.serve(listener, tls, shutdown).await.map_err(anyhow::Error::from)
-    })?;
+    });
+    // In-process watches of the controllers and the agent hold blocking
+    // datastore waits; do not let them delay the exit.
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    served?;
     eprintln!("lichen: server stopped");
     Ok(())
 }
