@@ -26,6 +26,40 @@ pub fn prepare_create(ctx: &Ctx, obj: &mut Value, name: &str) {
         m.remove("generation");
     }
     crate::defaults::on_create(&ctx.res, obj);
+    if ctx.is(CERTIFICATES, "certificatesigningrequests") {
+        set_requester(&ctx.identity, obj);
+    }
+}
+
+const CERTIFICATES: &str = "certificates.k8s.io";
+
+/// A new CertificateSigningRequest names who asked for it, from the
+/// authenticated identity (whatever the body says), and starts without
+/// conditions or a certificate: nobody creates a pre-approved request. The
+/// approver's SubjectAccessReview is about this user.
+fn set_requester(who: &crate::authn::Identity, obj: &mut Value) {
+    if !obj["spec"].is_object() {
+        obj["spec"] = json!({});
+    }
+    let spec = &mut obj["spec"];
+    spec["username"] = json!(who.user);
+    for (field, empty) in
+        [("uid", who.uid.is_empty()), ("groups", who.groups.is_empty()), ("extra", who.extra.is_empty())]
+    {
+        if empty && let Some(s) = spec.as_object_mut() {
+            s.remove(field);
+        }
+    }
+    if !who.uid.is_empty() {
+        spec["uid"] = json!(who.uid);
+    }
+    if !who.groups.is_empty() {
+        spec["groups"] = json!(who.groups);
+    }
+    if !who.extra.is_empty() {
+        spec["extra"] = json!(who.extra);
+    }
+    obj["status"] = json!({});
 }
 
 /// The object an update stores: `new` with the fields the server owns taken
@@ -66,6 +100,10 @@ pub fn merge_update(ctx: &Ctx, sub: Option<&str>, current: &Value, mut new: Valu
                 }
             }
         }
+    }
+    // A request's spec (its key, signer and requester) never changes.
+    if ctx.is(CERTIFICATES, "certificatesigningrequests") {
+        new["spec"] = current["spec"].clone();
     }
     let cur_meta = objects::meta(current).clone();
     let bump = objects::has_generation(&ctx.res) && objects::spec_changed(current, &new);

@@ -11,6 +11,7 @@
 
 pub mod clock;
 pub mod cronjob;
+pub mod csr;
 pub mod daemonset;
 pub mod deployment;
 pub mod disruption;
@@ -153,6 +154,8 @@ pub struct Config {
     pub node_lifecycle: nodelifecycle::Config,
     /// Terminated pods kept before the oldest are deleted.
     pub terminated_pod_threshold: usize,
+    /// Issues certificates for approved CertificateSigningRequests (`None`: no signing controller).
+    pub csr_signer: Option<csr::Signer>,
 }
 
 impl Config {
@@ -165,6 +168,7 @@ impl Config {
             node_cidr_prefix: 24,
             node_lifecycle: nodelifecycle::Config::default(),
             terminated_pod_threshold: podgc::THRESHOLD,
+            csr_signer: None,
         }
     }
 }
@@ -204,6 +208,7 @@ async fn lead(client: Client, cfg: Config) {
         nodeipam::start(&mut tasks, &client, &informers, cidr, cfg.node_cidr_prefix);
     }
     ttl::start(&mut tasks, &client, &informers);
+    csr::start(&mut tasks, &client, cfg.csr_signer.clone());
     informers.run(&mut tasks, &client);
     while tasks.join_next().await.is_some() {}
 }

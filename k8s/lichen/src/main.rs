@@ -323,6 +323,8 @@ fn server(args: ServerArgs) -> anyhow::Result<()> {
     }
     let (pki, report) = lichen_pki::Pki::load_or_create(&opts).context("cluster PKI")?;
     eprintln!("lichen: PKI in {}:\n{report}", pki.dir.display());
+    // Shared with the CSR signing controller.
+    let pki = Arc::new(pki);
     let store: Arc<dyn lichen_store::Store> = if datastore.backend == "memory" {
         Arc::new(lichen_store::MemoryStore::new())
     } else {
@@ -409,6 +411,10 @@ fn server(args: ServerArgs) -> anyhow::Result<()> {
             let mut cfg = lichen_controllers::Config::new(&identity, &pki.ca_cert_pem);
             cfg.cluster_cidr = Some(cluster_cidr);
             cfg.node_lifecycle.grace = std::time::Duration::from_secs(node_monitor_grace_period);
+            let signing = pki.clone();
+            cfg.csr_signer = Some(lichen_controllers::csr::Signer::new(move |csr, usage, validity| {
+                signing.sign_csr(csr, usage, validity, std::time::SystemTime::now())
+            }));
             tokio::spawn(lichen_controllers::run(client, cfg));
         }
         if let Some((agent_cfg, listener)) = agent {

@@ -45,6 +45,15 @@ pub enum PkiError {
     /// A client certificate request was malformed (empty common name, zero validity).
     #[error("invalid client certificate request: {0}")]
     InvalidRequest(&'static str),
+    /// A certificate signing request cannot be signed as it is.
+    #[error("certificate signing request refused: {problem}")]
+    Csr {
+        /// What is wrong with the request.
+        problem: String,
+    },
+    /// The system's random number generator failed.
+    #[error("no randomness available")]
+    Random,
     /// rcgen refused to generate a key or certificate.
     #[error("cannot generate {what}")]
     Generate {

@@ -7,6 +7,7 @@
 //! admin certificates when they near expiry, when the wanted names change, or when
 //! they are damaged. All keys are ECDSA P-256 made with rcgen's ring backend.
 //! Devices whose clock starts in 1970 are handled as [`clock`] describes.
+//! [`Pki::sign_csr`] signs PKCS#10 requests (the CertificateSigningRequest API).
 //!
 //! This crate only makes and checks files in one directory. It must not serve TLS,
 //! sign tokens or talk to the network; those belong to the API server.
@@ -21,6 +22,7 @@ mod issue;
 mod kubeconfig;
 mod names;
 mod report;
+mod sign;
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
@@ -35,6 +37,7 @@ use crate::files::{PUBLIC, SECRET};
 use crate::issue::{LEAF_VALIDITY, LeafSpec};
 use crate::names::San;
 pub use crate::report::{Item, Outcome, Reason, Report};
+pub use crate::sign::{CertificateRequest, KeyAlgorithm, Usage};
 
 /// File names inside [`PkiOptions::dir`].
 pub mod file {

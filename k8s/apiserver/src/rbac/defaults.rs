@@ -98,6 +98,19 @@ pub fn cluster_roles() -> Vec<Value> {
                 rule(&["authentication.k8s.io"], &["selfsubjectreviews"], &["create"]),
             ],
         ),
+        // Permission to have a node's client certificate request
+        // auto-approved: the approver asks with a SubjectAccessReview for
+        // `create` on these subresources (upstream's names).
+        cluster_role(
+            "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
+            None,
+            vec![rule(&["certificates.k8s.io"], &["certificatesigningrequests/nodeclient"], &["create"])],
+        ),
+        cluster_role(
+            "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient",
+            None,
+            vec![rule(&["certificates.k8s.io"], &["certificatesigningrequests/selfnodeclient"], &["create"])],
+        ),
         cluster_role(
             "system:discovery",
             None,
@@ -169,6 +182,15 @@ pub fn cluster_roles() -> Vec<Value> {
                 rule(&[""], &["persistentvolumeclaims/status"], &["get", "patch", "update"]),
                 rule(&["node.k8s.io"], &["runtimeclasses"], &["get", "list", "watch"]),
             ],
+        ),
+        cluster_role(
+            "system:node-bootstrapper",
+            None,
+            vec![rule(
+                &["certificates.k8s.io"],
+                &["certificatesigningrequests"],
+                &["create", "get", "list", "watch"],
+            )],
         ),
         cluster_role(
             "system:public-info-viewer",
@@ -338,6 +360,14 @@ pub fn cluster_role_bindings() -> Vec<Value> {
         binding("system:discovery", &["system:authenticated"]),
         binding("system:monitoring", &["system:monitoring"]),
         binding("system:node", &["system:nodes"]),
+        // As kubeadm: bootstrapping nodes may ask for a client certificate
+        // and have it approved; nodes may renew their own.
+        binding("system:node-bootstrapper", &["system:bootstrappers"]),
+        binding(
+            "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
+            &["system:bootstrappers"],
+        ),
+        binding("system:certificates.k8s.io:certificatesigningrequests:selfnodeclient", &["system:nodes"]),
         binding("system:public-info-viewer", &["system:authenticated", "system:unauthenticated"]),
         binding("system:service-account-issuer-discovery", &["system:serviceaccounts"]),
     ]
@@ -400,6 +430,36 @@ mod tests {
             extra: Default::default(),
         };
         assert!(p.authorize(&admin, &pods).allowed);
+    }
+
+    #[test]
+    fn bootstrappers_and_nodes_may_have_client_certificates_approved() {
+        let p = policy();
+        let who = |user: &str, group: &str| Identity {
+            user: user.into(),
+            uid: String::new(),
+            groups: vec![group.into(), "system:authenticated".into()],
+            extra: Default::default(),
+        };
+        let create = |sub: &str| {
+            Request::Resource(ResourceAttributes {
+                verb: "create".into(),
+                group: "certificates.k8s.io".into(),
+                version: "*".into(),
+                resource: "certificatesigningrequests".into(),
+                subresource: sub.into(),
+                ..ResourceAttributes::default()
+            })
+        };
+        let bootstrapper = who("system:bootstrap:abcdef", "system:bootstrappers");
+        let node = who("system:node:n1", "system:nodes");
+        assert!(p.authorize(&bootstrapper, &create("")).allowed);
+        assert!(p.authorize(&bootstrapper, &create("nodeclient")).allowed);
+        assert!(!p.authorize(&bootstrapper, &create("selfnodeclient")).allowed);
+        assert!(p.authorize(&node, &create("selfnodeclient")).allowed);
+        assert!(!p.authorize(&node, &create("nodeclient")).allowed);
+        assert!(!p.authorize(&someone(), &create("nodeclient")).allowed);
+        assert!(!p.authorize(&someone(), &create("selfnodeclient")).allowed);
     }
 
     #[test]

@@ -254,3 +254,11 @@ impl Cluster {
         }
     }
 }
+
+impl Cluster {
+    /// A client of this cluster's API server acting as `identity` (RBAC
+    /// applies unless it is in `system:masters`).
+    pub fn client_as(&self, identity: lichen_apiserver::Identity) -> Client {
+        Client::from_service(self._server.as_ref().expect("a cluster with its server").local(identity))
+    }
+}

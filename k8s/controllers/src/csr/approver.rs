@@ -1,0 +1,85 @@
+//! Auto-approval of kubelet client requests after a SubjectAccessReview,
+//! as upstream's `sarapprove.go`.
+
+use std::time::Duration;
+
+use lichen_client::Client;
+use serde_json::{Value, json};
+
+use super::rules::{self, Recognized};
+use crate::informer::Informer;
+use crate::{Error, meta};
+
+const REVIEWS: &str = "/apis/authorization.k8s.io/v1/subjectaccessreviews";
+
+#[derive(Clone)]
+pub(super) struct Approver {
+    pub(super) client: Client,
+    pub(super) csrs: Informer,
+}
+
+impl Approver {
+    pub(super) async fn sync(&self, name: &str) -> Result<Option<Duration>, Error> {
+        let Some(csr) = self.csrs.get(name) else { return Ok(None) };
+        if rules::issued(&csr) || rules::approved(&csr) || rules::denied(&csr) {
+            return Ok(None);
+        }
+        let Ok((req, _)) = super::parse(&csr) else {
+            // Not a request anyone could approve; the signer fails it if a
+            // human approves it anyway.
+            return Ok(None);
+        };
+        let tried = rules::recognize(&csr, &req);
+        for permission in &tried {
+            if self.allowed(&csr, *permission).await? {
+                let mut approved = (*csr).clone();
+                let conditions = approved["status"]["conditions"].as_array().cloned().unwrap_or_default();
+                let mut conditions = conditions;
+                let now = meta::now_rfc3339();
+                conditions.push(json!({
+                    "type": "Approved", "status": "True", "reason": "AutoApproved",
+                    "message": permission.message(),
+                    "lastUpdateTime": now, "lastTransitionTime": now,
+                }));
+                approved["status"]["conditions"] = json!(conditions);
+                let stored = self.client.replace(&super::object_path(name, "approval"), &approved).await?;
+                self.csrs.assume(&stored);
+                tracing::info!(
+                    csr = name,
+                    permission = permission.subresource(),
+                    "certificate request approved"
+                );
+                return Ok(None);
+            }
+        }
+        if !tried.is_empty() {
+            let tried: Vec<&str> = tried.iter().map(|p| p.subresource()).collect();
+            tracing::debug!(csr = name, ?tried, "recognized but the subject access review did not allow it");
+        }
+        Ok(None)
+    }
+
+    /// Whether the requester may have the request approved as `permission`.
+    async fn allowed(&self, csr: &Value, permission: Recognized) -> Result<bool, Error> {
+        let spec = &csr["spec"];
+        let mut review_spec = json!({
+            "user": spec["username"].as_str().unwrap_or(""),
+            "groups": spec["groups"].as_array().cloned().unwrap_or_default(),
+            "resourceAttributes": {
+                "group": "certificates.k8s.io", "version": "*", "resource": "certificatesigningrequests",
+                "subresource": permission.subresource(), "verb": "create",
+            },
+        });
+        if let Some(uid) = spec["uid"].as_str().filter(|u| !u.is_empty()) {
+            review_spec["uid"] = json!(uid);
+        }
+        if spec["extra"].is_object() {
+            review_spec["extra"] = spec["extra"].clone();
+        }
+        let review = json!({
+            "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": review_spec,
+        });
+        let answer = self.client.create(REVIEWS, &review).await?;
+        Ok(answer["status"]["allowed"] == json!(true))
+    }
+}
