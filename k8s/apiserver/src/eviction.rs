@@ -95,6 +95,11 @@ pub async fn create(ctx: &Ctx, body: Body) -> Result<Response, ApiError> {
             "The disruption budget {pdb_name} needs {desired} healthy pods and has {healthy} currently"
         )));
     }
+    let dry_run =
+        ctx.params.dry_run() || options["dryRun"].as_array().is_some_and(|d| d.iter().any(|v| v == "All"));
+    if dry_run {
+        return delete(ctx, &pod_name, &options).await;
+    }
     // Take one disruption from the budget before deleting, so concurrent
     // evictions cannot both use the last one.
     pdb["status"]["disruptionsAllowed"] = json!(allowed - 1);
@@ -126,11 +131,12 @@ async fn matching_budgets(ctx: &Ctx, pod: &Value) -> Result<Vec<(String, Value, 
     let mut out = Vec::new();
     for kv in list.items {
         let pdb = objects::decode(&kv)?;
-        // A budget without a selector (or a broken one) selects nothing.
+        // policy/v1: a missing (or broken) selector selects nothing, `{}`
+        // every pod.
         let Ok(sel) = Selector::from_label_selector(pdb["spec"].get("selector"), "spec.selector") else {
             continue;
         };
-        if sel.is_empty() || !sel.matches_object(pod) {
+        if !sel.matches_object(pod) {
             continue;
         }
         out.push((kv.key.clone(), pdb, kv.mod_revision));

@@ -54,7 +54,8 @@ pub fn start(tasks: &mut JoinSet<()>, client: &Client, informers: &Informers) {
         }
         for pdb in budgets.list_in(meta::namespace(ch.object())) {
             let sel = meta::selector(&pdb);
-            if !sel.is_empty() && pods.iter().any(|p| sel.matches_object(p)) {
+            // policy/v1: `{}` selects every pod, a missing selector none.
+            if pods.iter().any(|p| sel.matches_object(p)) {
                 q.add(&meta::key_of(&pdb));
             }
         }
@@ -112,11 +113,8 @@ impl Controller {
     async fn sync(&self, key: &str) -> Result<Option<Duration>, Error> {
         let Some(pdb) = self.budgets.get(key) else { return Ok(None) };
         let sel = meta::selector(&pdb);
-        let pods: Vec<std::sync::Arc<Value>> = if sel.is_empty() {
-            Vec::new()
-        } else {
-            self.pods.list_in(meta::namespace(&pdb)).into_iter().filter(|p| sel.matches_object(p)).collect()
-        };
+        let pods: Vec<std::sync::Arc<Value>> =
+            self.pods.list_in(meta::namespace(&pdb)).into_iter().filter(|p| sel.matches_object(p)).collect();
         let refs: Vec<&Value> = pods.iter().map(|p| &**p).collect();
         let spec = &pdb["spec"];
         let (expected, desired) = match (spec.get("maxUnavailable"), spec.get("minAvailable")) {

@@ -21,6 +21,8 @@ pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 const MANAGED_BY: &str = "endpointslice.kubernetes.io/managed-by";
 const MANAGER: &str = "endpointslice-controller.k8s.io";
 const MAX_PER_SLICE: usize = 100;
+const ENDPOINTS_MANAGED_BY: &str = "endpoints.kubernetes.io/managed-by";
+const ENDPOINTS_MANAGER: &str = "endpoint-controller";
 
 #[derive(Clone)]
 struct Controller {
@@ -56,9 +58,16 @@ pub fn start(tasks: &mut JoinSet<()>, client: &Client, informers: &Informers) {
             }
         }
     });
-    // Someone else changed or removed what we manage: put it back.
+    // Someone removed or changed what we manage: put it back. Endpoints
+    // of others (a Service without a selector) are left alone.
     let q = queue.clone();
-    informers.endpoints.on_change(move |ch| q.add(&meta::key_of(ch.object())));
+    informers.endpoints.on_change(move |ch| {
+        if matches!(ch, Change::Deleted(_))
+            || meta::label(ch.object(), ENDPOINTS_MANAGED_BY) == Some(ENDPOINTS_MANAGER)
+        {
+            q.add(&meta::key_of(ch.object()));
+        }
+    });
     let q = queue.clone();
     informers.endpointslices.on_change(move |ch| {
         let o = ch.object();
@@ -273,7 +282,7 @@ impl Controller {
             .collect();
         let (ns, name) = (meta::namespace(svc), meta::name(svc));
         let mut labels = meta::labels(svc);
-        labels.insert("endpoints.kubernetes.io/managed-by".into(), json!("endpoint-controller"));
+        labels.insert(ENDPOINTS_MANAGED_BY.into(), json!(ENDPOINTS_MANAGER));
         if svc["spec"]["clusterIP"] == "None" {
             labels.insert("service.kubernetes.io/headless".into(), json!(""));
         }

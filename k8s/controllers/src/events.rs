@@ -54,7 +54,12 @@ impl Recorder {
         let repeat = {
             let Ok(mut seen) = self.seen.lock() else { return };
             if seen.len() > REMEMBERED {
+                // Forget the old; if all are recent (a burst), forget all
+                // rather than scan on every event.
                 seen.retain(|_, s| s.at.elapsed() < WINDOW);
+                if seen.len() > REMEMBERED / 2 {
+                    seen.clear();
+                }
             }
             match seen.get_mut(&correlation) {
                 Some(s) if s.at.elapsed() < WINDOW => {

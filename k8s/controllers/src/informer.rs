@@ -176,25 +176,32 @@ impl Informer {
         }
     }
 
-    /// Replaces the cache with a fresh list and reports the difference.
-    fn replace(&self, items: Vec<Value>) {
+    /// Replaces the cache with a fresh list (read at `list_rv`) and reports
+    /// the difference. Done under one lock, so readers never see an empty
+    /// cache; a write assumed after the list was read (newer than it, or
+    /// absent from it but newer than `list_rv`) survives.
+    fn replace(&self, items: Vec<Value>, list_rv: &str) {
+        let list_rv = list_rv.parse::<u64>().ok();
         let mut fresh: HashMap<String, Arc<Value>> =
             items.into_iter().map(|o| (meta::key_of(&o), Arc::new(o))).collect();
-        let old = match self.inner.objects.write() {
-            Ok(mut m) => std::mem::take(&mut *m),
-            Err(_) => return,
-        };
-        // An assumed write newer than the list survives it.
-        for (k, o) in &old {
-            if let Some(f) = fresh.get(k)
-                && meta::older(f, o)
-            {
-                fresh.insert(k.clone(), o.clone());
+        let old = {
+            let Ok(mut m) = self.inner.objects.write() else { return };
+            let old = std::mem::take(&mut *m);
+            for (k, o) in &old {
+                let keep = match fresh.get(k) {
+                    Some(f) => meta::older(f, o),
+                    None => {
+                        let rv = meta::resource_version(o).parse::<u64>().ok();
+                        matches!((rv, list_rv), (Some(a), Some(b)) if a > b)
+                    }
+                };
+                if keep {
+                    fresh.insert(k.clone(), o.clone());
+                }
             }
-        }
-        if let Ok(mut m) = self.inner.objects.write() {
             *m = fresh.clone();
-        }
+            old
+        };
         for (k, o) in &fresh {
             match old.get(k) {
                 None => self.notify(&Change::Added(o)),
@@ -233,7 +240,7 @@ impl Informer {
         let list = client.get(&self.inner.path).await?;
         let mut rv = list["metadata"]["resourceVersion"].as_str().unwrap_or("0").to_owned();
         let items = list["items"].as_array().cloned().unwrap_or_default();
-        self.replace(items);
+        self.replace(items, &rv);
         self.inner.synced.send_replace(true);
         loop {
             let path = format!(
@@ -334,9 +341,9 @@ mod tests {
     fn relist_reports_the_difference() {
         let inf = Informer::new("/api/v1/pods");
         let seen = recorder(&inf);
-        inf.replace(vec![pod("a", "1"), pod("b", "2")]);
-        inf.replace(vec![pod("a", "1"), pod("b", "3"), pod("c", "4")]);
-        inf.replace(vec![pod("c", "4")]);
+        inf.replace(vec![pod("a", "1"), pod("b", "2")], "2");
+        inf.replace(vec![pod("a", "1"), pod("b", "3"), pod("c", "4")], "4");
+        inf.replace(vec![pod("c", "4")], "6");
         let mut got = seen.lock().unwrap().clone();
         // Within one relist the order is unspecified.
         got[..2].sort();
@@ -357,5 +364,18 @@ mod tests {
         inf.apply("DELETED", pod("a", "11"));
         assert!(inf.get("ns/a").is_none());
         assert_eq!(inf.list_in("ns").len(), 0);
+    }
+
+    #[test]
+    fn a_relist_keeps_writes_assumed_after_the_list_was_read() {
+        let inf = Informer::new("/api/v1/pods");
+        inf.replace(vec![pod("a", "1")], "1");
+        // Created and assumed at 5; the list served at 4 does not have it.
+        inf.assume(&pod("b", "5"));
+        inf.replace(vec![pod("a", "1")], "4");
+        assert!(inf.get("ns/b").is_some());
+        // A list at 6 without it means it is gone.
+        inf.replace(vec![pod("a", "1")], "6");
+        assert!(inf.get("ns/b").is_none());
     }
 }

@@ -66,15 +66,19 @@ impl Election {
             let mut last_renew = Instant::now();
             loop {
                 tokio::time::sleep(self.retry_period).await;
-                match self.try_acquire_or_renew(&client, &mut seen).await {
-                    Ok(true) => last_renew = Instant::now(),
-                    Ok(false) => break,
-                    Err(e) => {
+                // A renewal that hangs must not keep us leading past the
+                // deadline, or two servers would run controllers.
+                let left = self.renew_deadline.saturating_sub(last_renew.elapsed());
+                match tokio::time::timeout(left, self.try_acquire_or_renew(&client, &mut seen)).await {
+                    Ok(Ok(true)) => last_renew = Instant::now(),
+                    Ok(Ok(false)) => break,
+                    Ok(Err(e)) => {
                         tracing::debug!(error = %e, "lease renewal failed");
                         if last_renew.elapsed() > self.renew_deadline {
                             break;
                         }
                     }
+                    Err(_) => break,
                 }
             }
             tracing::warn!(lease = %self.name, "lost leadership; controllers stopped");

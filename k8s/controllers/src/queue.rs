@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
@@ -28,6 +28,8 @@ struct State {
     /// Added while processing: queued again on `done`.
     dirty: HashSet<String>,
     failures: HashMap<String, u32>,
+    /// Keys waiting for a delayed add, and when it is due (one timer per key).
+    waiting: HashMap<String, Instant>,
 }
 
 /// Back-off after the n-th failure: 10 ms doubling up to 30 s.
@@ -60,10 +62,28 @@ impl Queue {
         if delay.is_zero() {
             return self.add(key);
         }
+        let due = Instant::now() + delay;
+        {
+            let Ok(mut s) = self.inner.state.lock() else { return };
+            if s.waiting.get(key).is_some_and(|d| *d <= due) {
+                return;
+            }
+            s.waiting.insert(key.to_owned(), due);
+        }
         let (q, key) = (self.clone(), key.to_owned());
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
-            q.add(&key);
+            // Only the timer for the earliest due time adds the key.
+            let mine = q.inner.state.lock().is_ok_and(|mut s| {
+                let mine = s.waiting.get(&key) == Some(&due);
+                if mine {
+                    s.waiting.remove(&key);
+                }
+                mine
+            });
+            if mine {
+                q.add(&key);
+            }
         });
     }
 

@@ -125,7 +125,13 @@ impl Controller {
             // The caches hold what was just written.
             owned = self.pods.list_in(&ns).into_iter().filter(|p| meta::controller_uid(p) == uid).collect();
         }
-        self.update_status(&rs, &owned, failure).await
+        let failed = failure.as_ref().map(|(_, message)| message.clone());
+        let again = self.update_status(&rs, &owned, failure).await?;
+        match failed {
+            // Retried with back-off; the condition already says why.
+            Some(message) => Err(Error::Invalid(message)),
+            None => Ok(again),
+        }
     }
 
     /// Sets (or, with `None`, removes) the pod's controller reference.

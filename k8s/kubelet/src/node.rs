@@ -364,7 +364,16 @@ pub async fn run(agent: Agent) {
         if let Err(e) = renew_lease(&agent).await {
             tracing::warn!(error = %e, "node lease renewal failed");
         }
-        tokio::time::sleep(RENEW).await;
+        // Without a configured range, the node IPAM controller assigns one
+        // after registration: look for it every second until it is there.
+        let awaiting_cidr = agent.cfg.pod_cidr.is_none() && crate::cni::pod_cidr(&agent).is_none();
+        if awaiting_cidr {
+            let path = format!("/api/v1/nodes/{}", agent.cfg.node_name);
+            if let Ok(Some(node)) = agent.client.get_opt(&path).await {
+                agent.node_object.send_replace(Some(node));
+            }
+        }
+        tokio::time::sleep(if awaiting_cidr { Duration::from_secs(1) } else { RENEW }).await;
     }
 }
 

@@ -24,7 +24,8 @@ fn calculate(st: &State) -> Value {
         "updatedReplicas": st.new.as_ref().map(|r| count(r, "replicas")).unwrap_or(0),
         "readyReplicas": sum("readyReplicas"),
         "availableReplicas": available,
-        "unavailableReplicas": (want - available).max(0),
+        // As upstream: the sets' desired total, not the Deployment's.
+        "unavailableReplicas": (st.all().map(|r| replicas(r)).sum::<i64>() - available).max(0),
     });
     if let Some(c) = d["status"]["collisionCount"].as_i64() {
         status["collisionCount"] = json!(c);

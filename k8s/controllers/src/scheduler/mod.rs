@@ -41,6 +41,9 @@ struct Scheduler {
     cache: Arc<Mutex<Cache>>,
     queue: Queue,
     unschedulable: Arc<Mutex<HashSet<String>>>,
+    /// Pods assumed on a node whose binding has not shown up in the watch
+    /// yet: their unbound updates must not undo the assumption.
+    binding: Arc<Mutex<HashSet<String>>>,
     recorder: Recorder,
     binders: Arc<Semaphore>,
 }
@@ -62,6 +65,7 @@ pub fn start(tasks: &mut JoinSet<()>, client: &Client, informers: &Informers) {
         cache: Arc::default(),
         queue: Queue::new(),
         unschedulable: Arc::default(),
+        binding: Arc::default(),
         recorder: Recorder::new(client.clone(), NAME),
         binders: Arc::new(Semaphore::new(BINDERS)),
     };
@@ -102,6 +106,9 @@ impl Scheduler {
         let key = meta::key_of(pod);
         let freed = match c {
             Change::Deleted(_) => {
+                if let Ok(mut b) = self.binding.lock() {
+                    b.remove(&key);
+                }
                 let placed = self.cache.lock().map(|mut cache| {
                     let placed = cache.is_placed(&key);
                     cache.remove_pod(&key);
@@ -113,6 +120,20 @@ impl Scheduler {
                 placed.unwrap_or(false)
             }
             _ => {
+                let unbound = pod["spec"]["nodeName"].as_str().unwrap_or("").is_empty();
+                let in_flight = self.binding.lock().is_ok_and(|mut b| {
+                    if unbound {
+                        b.contains(&key)
+                    } else {
+                        // The binding has landed: the watch is the truth now.
+                        b.remove(&key);
+                        false
+                    }
+                });
+                if in_flight && !meta::is_terminating(pod) {
+                    // Still being bound: keep the assumption.
+                    return;
+                }
                 let was = self.cache.lock().map(|mut cache| {
                     let was = cache.is_placed(&key);
                     cache.set_pod(Arc::new(pod.clone()));
@@ -188,6 +209,9 @@ impl Scheduler {
                 let mut assumed = (*pod).clone();
                 assumed["spec"]["nodeName"] = json!(node);
                 cache.set_pod(Arc::new(assumed));
+                if let Ok(mut b) = self.binding.lock() {
+                    b.insert(key.to_owned());
+                }
                 Ok(node)
             }
         };
@@ -222,11 +246,16 @@ impl Scheduler {
                 }
                 Err(e) => {
                     tracing::debug!(pod = %key, error = %e, "binding failed");
-                    if let Ok(mut cache) = s.cache.lock() {
-                        cache.remove_pod(&key);
-                    }
-                    if !e.is_not_found() {
-                        s.queue.retry(&key);
+                    // Undo the assumption, unless the watch has meanwhile
+                    // shown the pod bound (then the cache holds the truth).
+                    let assumed = s.binding.lock().is_ok_and(|mut b| b.remove(&key));
+                    if assumed {
+                        if let Ok(mut cache) = s.cache.lock() {
+                            cache.remove_pod(&key);
+                        }
+                        if !e.is_not_found() {
+                            s.queue.retry(&key);
+                        }
                     }
                 }
             }
