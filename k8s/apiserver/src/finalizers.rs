@@ -159,12 +159,18 @@ fn process(api: &Api, graph: &Graph, key: &str, obj: &Value) -> Result<(), Store
     }
     let uid = objects::meta_str(obj, "uid").unwrap_or("").to_string();
     if fs.iter().any(|f| f == ORPHAN) {
+        // The finalizer goes only once every dependent let go of the owner:
+        // a dependent still naming it would be collected with it.
+        let mut all = true;
         for (dkey, _) in dependents(api, graph, &uid)? {
-            update(api.store.as_ref(), &dkey, |o| {
+            all &= update(api.store.as_ref(), &dkey, |o| {
                 if let Some(refs) = o["metadata"]["ownerReferences"].as_array_mut() {
                     refs.retain(|r| r["uid"] != uid.as_str());
                 }
             })?;
+        }
+        if !all {
+            return Ok(());
         }
         remove_finalizer(api.store.as_ref(), key, ORPHAN)?;
     }
@@ -281,8 +287,11 @@ fn delete_or_mark(store: &dyn Store, key: &str, add: Option<&str>) -> Result<(),
                 a.push(json!(f));
             }
         }
-        m.insert("deletionTimestamp".into(), json!(objects::now_rfc3339()));
-        m.insert("deletionGracePeriodSeconds".into(), json!(0));
+        // A running pod keeps its grace period in a foreground cascade too:
+        // its node stops it, then the finalizer is what is left.
+        let at = std::time::SystemTime::now() + Duration::from_secs(grace.unsigned_abs());
+        m.insert("deletionTimestamp".into(), json!(objects::rfc3339(at)));
+        m.insert("deletionGracePeriodSeconds".into(), json!(grace));
         let bytes =
             serde_json::to_vec(&strip(marked)).map_err(|e| StoreError::Corrupt { reason: e.to_string() })?;
         store.update(key, &bytes, kv.mod_revision).map(|_| ())
@@ -306,6 +315,7 @@ fn remove_finalizer(store: &dyn Store, key: &str, name: &str) -> Result<(), Stor
             }
         }
     })
+    .map(|_| ())
 }
 
 fn strip(mut obj: Value) -> Value {
@@ -317,17 +327,26 @@ fn strip(mut obj: Value) -> Value {
 }
 
 /// Read-modify-CAS; a lost race is left for the next pass.
-fn update(store: &dyn Store, key: &str, change: impl Fn(&mut Value)) -> Result<(), StoreError> {
-    let Some(kv) = store.get(key, None)? else { return Ok(()) };
-    let Ok(mut obj) = objects::decode(&kv) else { return Ok(()) };
-    let before = obj.clone();
-    change(&mut obj);
-    if obj == before {
-        return Ok(());
+/// Applies `change` to the object at `key`, re-reading and retrying when
+/// another writer got there first. False when it still lost after a few
+/// attempts (the caller tries again on its next pass); true when applied,
+/// not needed, or the object is gone.
+fn update(store: &dyn Store, key: &str, change: impl Fn(&mut Value)) -> Result<bool, StoreError> {
+    for _ in 0..5 {
+        let Some(kv) = store.get(key, None)? else { return Ok(true) };
+        let Ok(mut obj) = objects::decode(&kv) else { return Ok(true) };
+        let before = obj.clone();
+        change(&mut obj);
+        if obj == before {
+            return Ok(true);
+        }
+        let bytes =
+            serde_json::to_vec(&strip(obj)).map_err(|e| StoreError::Corrupt { reason: e.to_string() })?;
+        match store.update(key, &bytes, kv.mod_revision) {
+            Ok(_) | Err(StoreError::NotFound { .. }) => return Ok(true),
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(e) => return Err(e),
+        }
     }
-    let bytes = serde_json::to_vec(&strip(obj)).map_err(|e| StoreError::Corrupt { reason: e.to_string() })?;
-    match store.update(key, &bytes, kv.mod_revision) {
-        Ok(_) | Err(StoreError::NotFound { .. } | StoreError::Conflict { .. }) => Ok(()),
-        Err(e) => Err(e),
-    }
+    Ok(false)
 }

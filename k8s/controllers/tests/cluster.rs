@@ -209,3 +209,52 @@ async fn collected_pods_on_a_node_stop_within_their_grace_period() {
         .await;
     assert_eq!(marked["metadata"]["deletionGracePeriodSeconds"], 7);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreground_cascade_waits_for_pods_stopped_within_their_grace_period() {
+    let c = Cluster::start(true);
+    c.node("n1", 8, 8, json!({}), json!([])).await;
+    let rs = json!({
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {"name": "fg", "namespace": "default"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "fg"}},
+                 "template": {"metadata": {"labels": {"app": "fg"}},
+                              "spec": {"terminationGracePeriodSeconds": 9, "containers": [{"name": "c", "image": "i"}]}}},
+    });
+    c.create("/apis/apps/v1/namespaces/default/replicasets", rs).await;
+    let pod = c
+        .until("a bound pod", T, || async {
+            c.pods("default").await.into_iter().find(|p| p["spec"]["nodeName"] == "n1")
+        })
+        .await;
+    let name = pod["metadata"]["name"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/namespaces/default/pods/{name}");
+    c.client
+        .delete(
+            "/apis/apps/v1/namespaces/default/replicasets/fg",
+            &json!({"propagationPolicy": "Foreground"}),
+        )
+        .await
+        .unwrap();
+    let marked = c
+        .until("pod marked", T, || async {
+            let p = c.client.get_opt(&path).await.unwrap()?;
+            p["metadata"]["deletionTimestamp"].is_string().then_some(p)
+        })
+        .await;
+    assert_eq!(marked["metadata"]["deletionGracePeriodSeconds"], 9);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(c.client.get_opt(&path).await.unwrap().is_some(), "the pod went before its node stopped it");
+    assert!(
+        c.client.get_opt("/apis/apps/v1/namespaces/default/replicasets/fg").await.unwrap().is_some(),
+        "the owner went before its dependents"
+    );
+    // The node stops it and deletes it for good; then the owner goes.
+    c.client.delete(&path, &json!({"gracePeriodSeconds": 0})).await.unwrap();
+    c.until("pod and owner gone", T, || async {
+        let pod = c.client.get_opt(&path).await.unwrap();
+        let rs = c.client.get_opt("/apis/apps/v1/namespaces/default/replicasets/fg").await.unwrap();
+        (pod.is_none() && rs.is_none()).then_some(())
+    })
+    .await;
+}
