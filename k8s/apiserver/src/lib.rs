@@ -51,4 +51,4 @@ pub mod watch;
 
 pub use authn::Identity;
 pub use nodeproxy::KubeletClient;
-pub use serve::{Config, Options, ServeError, Server, serve};
+pub use serve::{Options, ServeError, Server};

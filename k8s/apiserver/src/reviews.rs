@@ -315,4 +315,4 @@ fn whoami(ctx: &Ctx) -> Value {
 
 #[cfg(test)]
 #[path = "reviews_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -22,7 +22,7 @@ fn api() -> Arc<Api> {
     api
 }
 
-fn admin() -> Identity {
+pub(crate) fn admin() -> Identity {
     Identity {
         user: "admin".into(),
         uid: String::new(),
@@ -33,7 +33,7 @@ fn admin() -> Identity {
 
 /// (status code, body) of one request; `who` is a client certificate
 /// identity, `token` a bearer token.
-async fn call(
+pub(crate) async fn call(
     api: &Arc<Api>,
     who: Option<Identity>,
     token: Option<&str>,

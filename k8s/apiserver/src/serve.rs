@@ -21,24 +21,6 @@ use crate::authn::Identity;
 use crate::health::{self, Check};
 use crate::version::Info;
 
-pub struct Config {
-    /// Already bound (so the caller knows the port before serving).
-    pub listener: std::net::TcpListener,
-    pub tls: Arc<rustls::ServerConfig>,
-    pub version: Info,
-    /// Where Services get their cluster IPs.
-    pub service_cidr: crate::services::ServiceCidr,
-    /// Bearer tokens (`--token-file`); empty for none.
-    pub tokens: crate::tokens::Tokens,
-    /// How to reach node agents for logs, exec, attach and port-forward.
-    pub kubelet_client: crate::nodeproxy::KubeletClient,
-    /// The service-account key (PKCS#8 PEM) that signs and verifies
-    /// service-account tokens; empty for none (no TokenRequest then).
-    pub service_account_key_pem: String,
-    /// Its public half (SPKI PEM), checked against the key; may be empty.
-    pub service_account_pub_pem: String,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("listening socket")]
@@ -219,24 +201,4 @@ impl Server {
         }
         Ok(())
     }
-}
-
-/// Serves until `shutdown` completes, then lets requests in flight finish.
-pub async fn serve(
-    cfg: Config,
-    store: Arc<dyn Store>,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), ServeError> {
-    let port = cfg.listener.local_addr().map_err(ServeError::Listen)?.port();
-    let opts = Options {
-        version: cfg.version,
-        service_cidr: cfg.service_cidr,
-        tokens: cfg.tokens,
-        kubelet_client: cfg.kubelet_client,
-        service_account_key_pem: cfg.service_account_key_pem,
-        service_account_pub_pem: cfg.service_account_pub_pem,
-        port,
-    };
-    let server = Server::new(store, opts)?;
-    server.serve(cfg.listener, cfg.tls, shutdown).await
 }

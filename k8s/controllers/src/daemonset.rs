@@ -150,7 +150,12 @@ impl Controller {
         let hash = meta::label(&cur, HASH_LABEL).unwrap_or(meta::name(&cur)).to_owned();
         let generation = placement::template_generation(&ds);
         let pod_generation = generation.unwrap_or_else(|| history::number(&cur));
-        let pods = self.claim(&ds).await?;
+        let owner = crate::claim::Owner { obj: &ds, api_version: "apps/v1", kind: "DaemonSet" };
+        let selector = meta::selector(&ds);
+        let pods = crate::claim::claim(&self.client, &self.pods, owner, ("v1", "pods"), |p| {
+            selector.matches_object(p)
+        })
+        .await?;
         let (acted, mut again) = self.manage(&ds, &pods, &hash, pod_generation).await?;
         if !acted && ds["spec"]["updateStrategy"]["type"] != "OnDelete" {
             let pods = self.owned(&ds);
@@ -174,46 +179,6 @@ impl Controller {
             .into_iter()
             .filter(|p| meta::controller_uid(p) == uid)
             .collect()
-    }
-
-    /// The pods this DaemonSet controls, after adopting orphans that match
-    /// its selector and releasing pods that stopped matching.
-    async fn claim(&self, ds: &Value) -> Result<Vec<Arc<Value>>, Error> {
-        let selector = meta::selector(ds);
-        let uid = meta::uid(ds);
-        let mut owned = Vec::new();
-        for pod in self.pods.list_in(meta::namespace(ds)) {
-            let mine = meta::controller_uid(&pod) == uid;
-            let matches = selector.matches_object(&pod);
-            if mine && matches {
-                owned.push(pod);
-                continue;
-            }
-            let adopt =
-                !mine && matches && meta::controller_ref(&pod).is_none() && !meta::is_terminating(&pod);
-            if !adopt && !mine {
-                continue;
-            }
-            let mut refs: Vec<Value> =
-                pod["metadata"]["ownerReferences"].as_array().cloned().unwrap_or_default();
-            refs.retain(|r| r["controller"] != true);
-            if adopt {
-                refs.push(meta::owner_ref(ds, "apps/v1", "DaemonSet"));
-            }
-            let patch = json!({"metadata": {"ownerReferences": refs, "uid": meta::uid(&pod)}});
-            let path = meta::path("v1", "pods", meta::namespace(&pod), meta::name(&pod));
-            match self.client.patch(&path, PatchType::Merge, &patch).await {
-                Ok(p) => {
-                    self.pods.assume(&p);
-                    if adopt {
-                        owned.push(Arc::new(p));
-                    }
-                }
-                Err(e) if e.is_not_found() || e.is_conflict() => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(owned)
     }
 
     /// Creates missing daemon pods and deletes extra, failed and misplaced
@@ -547,7 +512,7 @@ impl Controller {
         }
         let again = (min_ready > 0 && ready != available)
             .then(|| Duration::from_secs(u64::try_from(min_ready).unwrap_or(1)));
-        if strip_zero(&ds["status"]) == strip_zero(&status) {
+        if meta::same_status(&ds["status"], &status) {
             return Ok(again);
         }
         let mut v = ds.clone();
@@ -561,11 +526,4 @@ impl Controller {
         }
         Ok(again)
     }
-}
-
-/// A status without its zero counts (the API server may omit them).
-fn strip_zero(status: &Value) -> Value {
-    let mut s = status.as_object().cloned().unwrap_or_default();
-    s.retain(|_, v| *v != json!(0) && !v.is_null());
-    Value::Object(s)
 }

@@ -9,6 +9,7 @@
 //! watched caches ([`informer`]) and work queues ([`queue`]) carry the
 //! changes; a controller's sync reads the caches and writes through the API.
 
+pub mod claim;
 pub mod clock;
 pub mod cronjob;
 pub mod csr;

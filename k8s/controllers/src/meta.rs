@@ -205,6 +205,18 @@ pub fn int_or_percent(v: &Value, total: i64, round_up: bool) -> i64 {
     if round_up { (scaled + 99) / 100 } else { scaled / 100 }.max(0)
 }
 
+/// Whether two statuses are the same but for empty values (zero counts,
+/// nulls, empty lists) the API server may drop: a controller writes its
+/// status only when this is false.
+pub fn same_status(a: &Value, b: &Value) -> bool {
+    let strip = |s: &Value| {
+        let mut m = s.as_object().cloned().unwrap_or_default();
+        m.retain(|_, v| *v != json!(0) && !v.is_null() && *v != json!([]));
+        m
+    };
+    strip(a) == strip(b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

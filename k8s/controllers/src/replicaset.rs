@@ -8,7 +8,7 @@ use std::cmp::Reverse;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use lichen_client::{Client, PatchType};
+use lichen_client::Client;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
@@ -99,26 +99,11 @@ impl Controller {
         let selector = meta::selector(&rs);
         let uid = meta::uid(&rs).to_owned();
         let deleting = meta::is_terminating(&rs);
-        // Claim: adopt matching orphans, release owned pods that stopped matching.
-        let mut owned: Vec<Arc<Value>> = Vec::new();
-        for pod in self.pods.list_in(&ns) {
-            let mine = meta::controller_uid(&pod) == uid;
-            let matches = selector.matches_object(&pod);
-            if mine && matches {
-                owned.push(pod);
-            } else if mine && !deleting {
-                self.set_owner(&pod, None).await?;
-            } else if meta::controller_ref(&pod).is_none()
-                && matches
-                && !deleting
-                && !meta::is_terminating(&pod)
-            {
-                let r = meta::owner_ref(&rs, "apps/v1", "ReplicaSet");
-                if let Some(p) = self.set_owner(&pod, Some(r)).await? {
-                    owned.push(Arc::new(p));
-                }
-            }
-        }
+        let owner = crate::claim::Owner { obj: &rs, api_version: "apps/v1", kind: "ReplicaSet" };
+        let mut owned = crate::claim::claim(&self.client, &self.pods, owner, ("v1", "pods"), |p| {
+            selector.matches_object(p)
+        })
+        .await?;
         let mut failure = None;
         if !deleting {
             failure = self.manage(&rs, &owned).await;
@@ -131,28 +116,6 @@ impl Controller {
             // Retried with back-off; the condition already says why.
             Some(message) => Err(Error::Invalid(message)),
             None => Ok(again),
-        }
-    }
-
-    /// Sets (or, with `None`, removes) the pod's controller reference.
-    async fn set_owner(&self, pod: &Value, owner: Option<Value>) -> Result<Option<Value>, Error> {
-        let mut refs: Vec<Value> = pod["metadata"]["ownerReferences"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|r| r["controller"] != true)
-            .collect();
-        refs.extend(owner);
-        let patch = json!({"metadata": {"ownerReferences": refs, "uid": meta::uid(pod)}});
-        let path = meta::path("v1", "pods", meta::namespace(pod), meta::name(pod));
-        match self.client.patch(&path, PatchType::Merge, &patch).await {
-            Ok(p) => {
-                self.pods.assume(&p);
-                Ok(Some(p))
-            }
-            Err(e) if e.is_not_found() || e.is_conflict() => Ok(None),
-            Err(e) => Err(e.into()),
         }
     }
 
@@ -275,7 +238,7 @@ impl Controller {
         }
         // Pods that are ready but not yet available: look again when they are.
         let again = (ready > available && min_ready > 0).then(|| Duration::from_secs(1));
-        if strip_zero(&rs["status"]) == strip_zero(&status) {
+        if meta::same_status(&rs["status"], &status) {
             return Ok(again);
         }
         let mut updated = (*rs).clone();
@@ -289,13 +252,6 @@ impl Controller {
         }
         Ok(again)
     }
-}
-
-/// A status without its zero counts (the API server may omit them).
-fn strip_zero(status: &Value) -> Value {
-    let mut s = status.as_object().cloned().unwrap_or_default();
-    s.retain(|_, v| *v != json!(0) && !v.is_null());
-    Value::Object(s)
 }
 
 #[cfg(test)]

@@ -90,7 +90,12 @@ struct Revisions {
 impl Controller {
     async fn sync(&self, key: &str) -> Result<Option<Duration>, Error> {
         let Some(set) = self.sets.get(key) else { return Ok(None) };
-        let pods = self.claim(&set).await?;
+        let owner = crate::claim::Owner { obj: &set, api_version: "apps/v1", kind: "StatefulSet" };
+        let selector = meta::selector(&set);
+        let pods = crate::claim::claim(&self.client, &self.pods, owner, ("v1", "pods"), |p| {
+            selector.matches_object(p) && identity::is_member(&set, p)
+        })
+        .await?;
         let revs = self.revisions(&set).await?;
         let mut again = None;
         if !meta::is_terminating(&set) {
@@ -122,49 +127,6 @@ impl Controller {
             .into_iter()
             .filter(|p| meta::controller_uid(p) == uid && identity::is_member(set, p))
             .collect()
-    }
-
-    /// Adopts orphans whose name and labels make them the set's, releases
-    /// pods that stopped matching.
-    async fn claim(&self, set: &Value) -> Result<Vec<Arc<Value>>, Error> {
-        let selector = meta::selector(set);
-        let uid = meta::uid(set);
-        let mut owned = Vec::new();
-        for pod in self.pods.list_in(meta::namespace(set)) {
-            let mine = meta::controller_uid(&pod) == uid;
-            let matches = selector.matches_object(&pod) && identity::is_member(set, &pod);
-            if mine && matches {
-                owned.push(pod);
-                continue;
-            }
-            let adopt = !mine
-                && matches
-                && meta::controller_ref(&pod).is_none()
-                && !meta::is_terminating(&pod)
-                && !meta::is_terminating(set);
-            let release = mine && !meta::is_terminating(set);
-            if !adopt && !release {
-                continue;
-            }
-            let mut refs: Vec<Value> =
-                pod["metadata"]["ownerReferences"].as_array().cloned().unwrap_or_default();
-            refs.retain(|r| r["controller"] != true);
-            if adopt {
-                refs.push(meta::owner_ref(set, "apps/v1", "StatefulSet"));
-            }
-            let patch = json!({"metadata": {"ownerReferences": refs, "uid": meta::uid(&pod)}});
-            match self.client.patch(&pod_path(&pod), PatchType::Merge, &patch).await {
-                Ok(p) => {
-                    self.pods.assume(&p);
-                    if adopt {
-                        owned.push(Arc::new(p));
-                    }
-                }
-                Err(e) if e.is_not_found() || e.is_conflict() => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(owned)
     }
 
     /// The current and update revisions (upstream's
@@ -427,7 +389,7 @@ impl Controller {
         }
         let again = (min_ready > 0 && c.ready != c.available)
             .then(|| Duration::from_secs(u64::try_from(min_ready).unwrap_or(1)));
-        if strip_zero(&set["status"]) == strip_zero(&status) {
+        if meta::same_status(&set["status"], &status) {
             return Ok(again);
         }
         let mut v = set.clone();
@@ -474,11 +436,4 @@ impl Controller {
 
 fn pod_path(pod: &Value) -> String {
     meta::path("v1", "pods", meta::namespace(pod), meta::name(pod))
-}
-
-/// A status without its zero counts (the API server may omit them).
-fn strip_zero(status: &Value) -> Value {
-    let mut s = status.as_object().cloned().unwrap_or_default();
-    s.retain(|_, v| *v != json!(0) && !v.is_null());
-    Value::Object(s)
 }

@@ -3,21 +3,17 @@
 
 use std::sync::Arc;
 
-use axum::Extension;
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::{Method, header};
+use axum::http::Method;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use http_body_util::BodyExt;
 use lichen_store::MemoryStore;
 use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 use serde_json::{Value, json};
 
 use super::{ISSUER, Issuer};
-use crate::api::{Api, handle};
-use crate::authn::Identity;
+use crate::api::Api;
+use crate::reviews::tests::{admin, call};
 use crate::services::ServiceCidr;
 use crate::tokens::Tokens;
 
@@ -43,38 +39,6 @@ fn setup(api: Api) -> Arc<Api> {
 
 fn api() -> Arc<Api> {
     setup(bare_api().with_service_account_issuer(issuer()))
-}
-
-fn admin() -> Identity {
-    Identity {
-        user: "admin".into(),
-        uid: String::new(),
-        groups: vec!["system:masters".into()],
-        extra: Default::default(),
-    }
-}
-
-async fn call(
-    api: &Arc<Api>,
-    who: Option<Identity>,
-    token: Option<&str>,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = axum::http::Request::builder().method(method).uri(path);
-    if let Some(t) = token {
-        req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
-    }
-    let req = match body {
-        Some(b) => req.header(header::CONTENT_TYPE, "application/json").body(Body::from(b.to_string())),
-        None => req.body(Body::empty()),
-    }
-    .unwrap();
-    let resp = handle(State(api.clone()), who.map(Extension), req).await;
-    let code = resp.status().as_u16();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    (code, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
 /// Creates an object as the admin; its uid.

@@ -137,7 +137,11 @@ impl Controller {
             );
             return Ok(None);
         }
-        let sets = self.claim(&d).await?;
+        let owner = crate::claim::Owner { obj: &d, api_version: "apps/v1", kind: "Deployment" };
+        let sets = crate::claim::claim(&self.client, &self.sets, owner, ("apps/v1", "replicasets"), |rs| {
+            selector.matches_object(rs)
+        })
+        .await?;
         if meta::is_terminating(&d) {
             let st = self.split(&d, sets);
             return self.sync_status(&st, false).await;
@@ -160,45 +164,6 @@ impl Controller {
         } else {
             self.rolling(st).await
         }
-    }
-
-    /// The ReplicaSets this Deployment controls, after adopting orphans
-    /// that match and releasing those that stopped matching.
-    async fn claim(&self, d: &Value) -> Result<Vec<Arc<Value>>, Error> {
-        let selector = meta::selector(d);
-        let uid = meta::uid(d);
-        let mut owned = Vec::new();
-        for rs in self.sets.list_in(meta::namespace(d)) {
-            let mine = meta::controller_uid(&rs) == uid;
-            let matches = selector.matches_object(&rs);
-            let path = meta::path("apps/v1", "replicasets", meta::namespace(&rs), meta::name(&rs));
-            let mut refs: Vec<Value> =
-                rs["metadata"]["ownerReferences"].as_array().cloned().unwrap_or_default();
-            refs.retain(|r| r["controller"] != true);
-            if mine && matches {
-                owned.push(rs);
-                continue;
-            }
-            let adopt = !mine && matches && meta::controller_ref(&rs).is_none() && !meta::is_terminating(d);
-            if !(adopt || (mine && !meta::is_terminating(d))) {
-                continue;
-            }
-            if adopt {
-                refs.push(meta::owner_ref(d, "apps/v1", "Deployment"));
-            }
-            let patch = json!({"metadata": {"ownerReferences": refs, "uid": meta::uid(&rs)}});
-            match self.client.patch(&path, lichen_client::PatchType::Merge, &patch).await {
-                Ok(v) => {
-                    self.sets.assume(&v);
-                    if adopt {
-                        owned.push(Arc::new(v));
-                    }
-                }
-                Err(e) if e.is_not_found() || e.is_conflict() => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(owned)
     }
 
     /// Splits into the new ReplicaSet (same template, oldest if several)

@@ -164,7 +164,7 @@ impl Controller {
             }
         }
         status["conditions"] = json!(conditions);
-        if same_status(&d["status"], &status) {
+        if meta::same_status(&d["status"], &status) {
             return Ok(again);
         }
         let mut v = (**d).clone();
@@ -172,14 +172,4 @@ impl Controller {
         self.write_status(&v).await?;
         Ok(again)
     }
-}
-
-/// Equal but for zero counts the API server may drop.
-fn same_status(a: &Value, b: &Value) -> bool {
-    let strip = |s: &Value| {
-        let mut m = s.as_object().cloned().unwrap_or_default();
-        m.retain(|_, v| *v != json!(0) && !v.is_null() && *v != json!([]));
-        m
-    };
-    strip(a) == strip(b)
 }
