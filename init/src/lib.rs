@@ -1,8 +1,9 @@
 //! lichen-init: Lichen's PID 1, one static binary for both boot stages.
 //!
 //! Stage 1 (`/init` in the initramfs) finds and mounts the slot's root and
-//! DATA, stage 2 (`/sbin/init`) brings up the system and supervises
-//! containerd and, later, the `lichen` Kubernetes process. It must never link
+//! DATA, stage 2 (`/sbin/init`) brings up the system (clock, network,
+//! cluster secrets) and supervises containerd and the `lichen` Kubernetes
+//! process. It must never link
 //! Kubernetes code, never exit, and never leave the device without a way in:
 //! when an essential step fails it says why and opens a rescue shell.
 //!
@@ -10,6 +11,7 @@
 //! logic is tested with a recording fake; `unsafe` lives only in `sys` and
 //! `net::link`.
 
+pub mod clock;
 pub mod cmdline;
 pub mod disks;
 pub mod grow;
@@ -18,6 +20,7 @@ pub mod modules;
 pub mod net;
 pub mod powerbutton;
 pub mod rescue;
+pub mod secrets;
 pub mod services;
 pub mod shutdown;
 pub mod stage1;

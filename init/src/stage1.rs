@@ -69,6 +69,7 @@ pub fn run(k: &mut dyn Kernel) -> Result<Infallible, Stage1Error> {
     let disk = phase("disks", || wait_for_disk(k, &labels))?;
     let root = disk.find(root_label).map(|p| p.dev.clone()).unwrap_or_default();
     let data = disk.find("DATA").map(|p| p.dev.clone()).unwrap_or_default();
+    let boot = disk.find("BOOT").map(|p| p.dev.clone());
     crate::info!(
         "slot {slot}: root {} and data {} on {}",
         root.display(),
@@ -104,6 +105,23 @@ pub fn run(k: &mut dyn Kernel) -> Result<Infallible, Stage1Error> {
         }
         Ok(())
     })?;
+
+    // BOOT, read-only: the user's configuration and fleet secrets. Stage 2
+    // remounts it writable only for the moment it writes there. Not being
+    // able to read it costs those, not the boot.
+    phase("boot", || match &boot {
+        Some(dev) => {
+            let target = Path::new(SYSROOT).join("boot");
+            let flags = MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+            let dev = dev.display().to_string();
+            if let Err(e) = k.mount(&dev, &target, "vfat", flags, "umask=0077,shortname=mixed") {
+                crate::warn!("BOOT ({dev}) not mounted: {e}; no configuration or secrets from it");
+            }
+        }
+        None => {
+            crate::warn!("no BOOT partition on {}; no configuration or secrets from it", disk.dev.display())
+        }
+    });
 
     phase("etc", || build_etc(k).map_err(|source| Stage1Error::Etc { source }))?;
     phase("switch-root", || switch_root(k))

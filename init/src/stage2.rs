@@ -1,6 +1,7 @@
-//! Stage 2, `/sbin/init` on the root file system: mounts, modules, sysctls,
-//! hostname, network, then supervise containerd (and the console shell) until
-//! a signal says to power off or reboot.
+//! Stage 2, `/sbin/init` on the root file system: mounts, clock, modules,
+//! sysctls, hostname, network, cluster secrets, then supervise containerd
+//! and `lichen` (and the console shell) until a signal says to power off or
+//! reboot.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -10,13 +11,14 @@ use std::time::{Duration, Instant};
 use crate::cmdline::Cmdline;
 use crate::services::console::ConsoleShell;
 use crate::services::containerd::Containerd;
+use crate::services::lichen::Lichen;
 use crate::stage1::phase;
 use crate::status::{self, Status};
 use crate::supervisor::Supervisor;
 use crate::sys::linux::Linux;
 use crate::sys::signals;
 use crate::sys::{Halt, Kernel, MountFlags};
-use crate::{modules, net, powerbutton, shutdown, sysctl};
+use crate::{clock, modules, net, powerbutton, secrets, shutdown, sysctl};
 
 #[derive(Debug, thiserror::Error)]
 #[error("mounting {target} ({fstype})")]
@@ -55,6 +57,7 @@ pub fn main() -> ! {
         crate::rescue::rescue(&crate::log::chain(&e));
     }
     crate::log::to_file("/var/log/lichen-init.log");
+    phase("clock", || clock::restore_on_device(&mut k));
     phase("modules", || modules::load_listed(&mut k, Path::new("/usr/lib/lichen/modules.load")));
     phase("sysctl", || {
         for (key, e) in sysctl::apply(&mut k) {
@@ -68,10 +71,17 @@ pub fn main() -> ! {
         }
     });
     phase("network", || net::start(st.clone()));
+    clock::start_sntp();
     powerbutton::watch();
+    phase("secrets", cluster_secrets);
 
     let mut sup = Supervisor::new(PathBuf::from("/var/log"));
     sup.add(Box::new(Containerd::default()));
+    if Path::new(&Lichen::default().program).exists() {
+        sup.add(Box::new(Lichen::default()));
+    } else {
+        crate::warn!("no /usr/bin/lichen in this image: containerd only");
+    }
     if cmd.shell {
         let tty = PathBuf::from("/dev").join(cmd.console.clone().unwrap_or_else(|| "console".into()));
         sup.add(Box::new(ConsoleShell { tty }));
@@ -81,7 +91,34 @@ pub fn main() -> ! {
     let _ = lock(&st).publish(Path::new(status::PATH));
     crate::info!("shutting down: stopping services");
     shutdown::stop_services(&mut sup);
+    save_clock();
     shutdown::finish(&mut k, how)
+}
+
+/// Puts the fleet's secrets from BOOT on DATA (see [`secrets`]). Failing
+/// here costs the fleet identity, not the boot: `lichen` then makes its own.
+fn cluster_secrets() {
+    match secrets::import_fleet(&secrets::Paths::default()) {
+        Ok(outcomes) if outcomes.is_empty() => crate::info!("secrets: none on BOOT (zero-touch)"),
+        Ok(outcomes) => {
+            for o in outcomes {
+                match o {
+                    secrets::Outcome::Imported(f) => crate::info!("secrets: {f} imported from BOOT"),
+                    secrets::Outcome::Kept(_) => {}
+                    secrets::Outcome::Conflict(f) => crate::warn!(
+                        "secrets: BOOT's {f} differs from the one on DATA; keeping DATA's (remove it from DATA to take BOOT's)"
+                    ),
+                }
+            }
+        }
+        Err(e) => crate::error!("secrets: {}", crate::log::chain(&e)),
+    }
+}
+
+fn save_clock() {
+    if let Err(e) = clock::save(Path::new(clock::SAVED)) {
+        crate::warn!("clock: cannot save the time to {}: {e}", clock::SAVED);
+    }
 }
 
 fn lock(st: &Arc<Mutex<Status>>) -> std::sync::MutexGuard<'_, Status> {
@@ -91,8 +128,14 @@ fn lock(st: &Arc<Mutex<Status>>) -> std::sync::MutexGuard<'_, Status> {
 /// The main loop; returns when a signal asks for shutdown.
 fn run(sup: &mut Supervisor, st: &Arc<Mutex<Status>>) -> Halt {
     let mut announced = false;
+    let mut clock_saved = Instant::now();
+    save_clock();
     loop {
         let now = Instant::now();
+        if now.duration_since(clock_saved) >= clock::SAVE_EVERY {
+            save_clock();
+            clock_saved = now;
+        }
         let wake = sup.tick(now);
         {
             let mut s = lock(st);

@@ -120,6 +120,7 @@ fn apply(links: &mut LinuxLinks, ifname: &str, lease: &dhcp::Lease, status: &Arc
     if let Err(e) = std::fs::write("/etc/resolv.conf", dhcp::resolv_conf(ifname, lease)) {
         crate::warn!("/etc/resolv.conf: {e}");
     }
+    crate::clock::sntp::set_servers(&lease.ntp);
     let text = format!("{ifname} {}/{}", lease.address, lease.prefix_len);
     crate::info!(
         "network: {text} via {} (lease {}s)",

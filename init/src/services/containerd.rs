@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 use crate::supervisor::{Output, Service, Spec};
 
 pub const SOCKET: &str = "/run/containerd/containerd.sock";
+/// The pod sandbox image: built by lichen-image and baked into the image's
+/// air-gap directory (`/usr/lib/lichen/images/pause.tar`), never pulled.
+pub const PAUSE_IMAGE: &str = "docker.io/lichen/pause:3.9";
 
 pub struct Containerd {
     /// Where the generated config goes (`/etc/containerd/config.toml`).
@@ -41,7 +44,7 @@ oom_score = -999
   address = "{socket}"
 
 [plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "registry.k8s.io/pause:3.9"
+  sandbox_image = "{pause}"
   enable_selinux = false
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
@@ -59,6 +62,7 @@ oom_score = -999
         state = state.display(),
         socket = socket.display(),
         cni = cni_conf_dir.display(),
+        pause = PAUSE_IMAGE,
     )
 }
 

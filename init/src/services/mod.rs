@@ -2,6 +2,7 @@
 
 pub mod console;
 pub mod containerd;
+pub mod lichen;
 
 /// PATH for services: the rootfs keeps programs in the usual places.
 pub const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

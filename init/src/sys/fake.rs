@@ -103,6 +103,10 @@ impl Kernel for Fake {
         self.calls.push(format!("hostname {name}"));
         Ok(())
     }
+    fn set_time(&mut self, secs: u64) -> io::Result<()> {
+        self.calls.push(format!("set_time {secs}"));
+        Ok(())
+    }
     fn write_sysctl(&mut self, key: &str, value: &str) -> io::Result<()> {
         self.calls.push(format!("sysctl {key}={value}"));
         Ok(())

@@ -130,6 +130,11 @@ impl Kernel for Linux {
         Ok(rustix::system::sethostname(name.as_bytes())?)
     }
 
+    fn set_time(&mut self, secs: u64) -> io::Result<()> {
+        let ts = rustix::time::Timespec { tv_sec: to_i64(secs)?, tv_nsec: 0 };
+        Ok(rustix::time::clock_settime(rustix::time::ClockId::Realtime, ts)?)
+    }
+
     fn write_sysctl(&mut self, key: &str, value: &str) -> io::Result<()> {
         let path = Path::new("/proc/sys").join(key.replace('.', "/"));
         std::fs::write(path, value)

@@ -45,6 +45,8 @@ pub trait Kernel {
     /// EXT4_IOC_RESIZE_FS on a mounted ext4.
     fn grow_ext4(&mut self, mountpoint: &Path, blocks: u64) -> io::Result<()>;
     fn sethostname(&mut self, name: &str) -> io::Result<()>;
+    /// Sets the system clock (CLOCK_REALTIME) to `secs` since the epoch.
+    fn set_time(&mut self, secs: u64) -> io::Result<()>;
     fn write_sysctl(&mut self, key: &str, value: &str) -> io::Result<()>;
     fn sync(&mut self);
     fn halt(&mut self, how: Halt) -> io::Result<()>;
