@@ -20,6 +20,12 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 TOOL_BIN := $(CARGO_TARGET_DIR)/tool
 IMAGE_TOOL := $(TOOL_BIN)/lichen-image
 IMAGE := $(OUT)/lichen-$(BOARD).img
+# Fleet-mode cluster secrets for the images built here (lichen-image secrets
+# init): the device's share goes onto BOOT, the admin kubeconfig stays here.
+SECRETS ?= $(OUT)/secrets
+KUBECONFIG_OUT := $(OUT)/admin.kubeconfig
+# The host port the VM's API server is forwarded to (make qemu).
+API_PORT ?= 6443
 
 # Debian packages the host needs (the build host is Debian bookworm).
 APT_PACKAGES := qemu-system-x86 qemu-utils ovmf grub-efi-amd64-bin grub-common \
@@ -30,7 +36,7 @@ APT_PACKAGES := qemu-system-x86 qemu-utils ovmf grub-efi-amd64-bin grub-common \
 # kubernetes), in a venv.
 KUBECTL := $(CACHE)/venv/bin/kubectl
 
-.PHONY: help deps build image qemu test test-unit test-qemu test-repro bench fuzz lint clean
+.PHONY: help deps build secrets image qemu test test-unit test-qemu test-repro bench fuzz lint clean
 
 help:
 	@echo "make qemu        build the $(BOARD) image and boot it in QEMU (Ctrl-A X quits)"
@@ -62,15 +68,22 @@ deps:
 build: deps
 	$(CARGO) build --profile tool -p lichen-image -p lichen-tests-qemu
 	target=$$($(IMAGE_TOOL) board-info --board $(BOARD_FILE) --field rust_target); \
-	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release -p lichen-init --target $$target
+	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release -p lichen-init --target $$target; \
+	$(CARGO) build --profile device -p lichen --target $$target
 
-image: build
+secrets: build
+	$(IMAGE_TOOL) secrets init --out $(SECRETS) --server https://127.0.0.1:$(API_PORT)
+	install -m 0600 $(SECRETS)/admin.kubeconfig $(KUBECONFIG_OUT)
+
+image: secrets
 	target=$$($(IMAGE_TOOL) board-info --board $(BOARD_FILE) --field rust_target); \
 	$(IMAGE_TOOL) build --board $(BOARD_FILE) --out $(OUT) \
-		--init $(CARGO_TARGET_DIR)/$$target/release/lichen-init --build-id $(BUILD_ID)
+		--init $(CARGO_TARGET_DIR)/$$target/release/lichen-init \
+		--lichen $(CARGO_TARGET_DIR)/$$target/device/lichen \
+		--secrets $(SECRETS) --build-id $(BUILD_ID)
 
 qemu: image
-	$(TOOL_BIN)/lichen-qemu --image $(IMAGE)
+	$(TOOL_BIN)/lichen-qemu --image $(IMAGE) --api-port $(API_PORT) --kubeconfig $(KUBECONFIG_OUT) --kubectl $(KUBECTL)
 
 test: test-unit test-qemu test-repro
 
@@ -78,14 +91,18 @@ test-unit: deps
 	LICHEN_KUBECTL=$(KUBECTL) $(CARGO) test --workspace --exclude lichen-tests-qemu
 
 test-qemu: image
-	LICHEN_IMAGE=$(abspath $(IMAGE)) LICHEN_PROBE_KERNEL=$(abspath $(OUT))/vmlinuz $(CARGO) test --profile tool -p lichen-tests-qemu -- --test-threads=1
+	LICHEN_IMAGE=$(abspath $(IMAGE)) LICHEN_PROBE_KERNEL=$(abspath $(OUT))/vmlinuz \
+	LICHEN_KUBECTL=$(KUBECTL) LICHEN_KUBECONFIG=$(abspath $(KUBECONFIG_OUT)) \
+		$(CARGO) test --profile tool -p lichen-tests-qemu -- --test-threads=1
 
 # Same inputs, same bytes: build the image again elsewhere and compare.
 test-repro: image
 	target=$$($(IMAGE_TOOL) board-info --board $(BOARD_FILE) --field rust_target); \
 	rm -rf $(OUT)-repro; \
 	$(IMAGE_TOOL) build --board $(BOARD_FILE) --out $(OUT)-repro --force \
-		--init $(CARGO_TARGET_DIR)/$$target/release/lichen-init --build-id $(BUILD_ID) 2>/dev/null; \
+		--init $(CARGO_TARGET_DIR)/$$target/release/lichen-init \
+		--lichen $(CARGO_TARGET_DIR)/$$target/device/lichen \
+		--secrets $(SECRETS) --build-id $(BUILD_ID) 2>/dev/null; \
 	a=$$(cut -d' ' -f1 $(IMAGE).sha256); b=$$(cut -d' ' -f1 $(OUT)-repro/lichen-$(BOARD).img.sha256); \
 	if [ "$$a" = "$$b" ]; then echo "reproducible: 1 passed, 0 failed"; rm -rf $(OUT)-repro; \
 	else echo "not reproducible: $$a vs $$b (kept $(OUT)-repro)"; echo "reproducible: 0 passed, 1 failed"; exit 1; fi

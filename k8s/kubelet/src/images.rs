@@ -74,7 +74,8 @@ pub async fn import(agent: &Agent, path: &Path) -> Result<Vec<String>, String> {
 
 /// One pass: imports what is new or changed, adding the names to `pinned`.
 async fn scan(agent: &Agent, seen: &mut Seen, pinned: &mut HashSet<String>) {
-    for (path, key) in changed(&agent.cfg.images_dir, seen) {
+    let found = agent.cfg.images_dirs.iter().flat_map(|dir| changed(dir, seen));
+    for (path, key) in found.collect::<Vec<_>>() {
         let started = std::time::Instant::now();
         match import(agent, &path).await {
             Ok(names) => {

@@ -64,8 +64,10 @@ pub struct Config {
     pub cni_ipam_dir: PathBuf,
     /// Static pod manifests; none runs no static pods.
     pub manifests_dir: Option<PathBuf>,
-    /// Air-gap image tarballs to import (`/var/lib/lichen/agent/images`).
-    pub images_dir: PathBuf,
+    /// Directories of air-gap image tarballs to import: the ones baked
+    /// into the OS image (`/usr/lib/lichen/images`) and the user's
+    /// (`/var/lib/lichen/agent/images`).
+    pub images_dirs: Vec<PathBuf>,
     /// containerd's `ctr`, which imports them.
     pub ctr: PathBuf,
     /// Image garbage collection starts above this percent of the image
@@ -76,6 +78,10 @@ pub struct Config {
     pub image_gc_min_age: std::time::Duration,
     /// TLS for the agent endpoint; none serves no endpoint (no logs, exec).
     pub serving: Option<Serving>,
+    /// Written (with the time) while the node reports Ready, removed while
+    /// it does not: the readiness signal of the service supervisor that
+    /// runs the agent (lichen-init), which speaks no Kubernetes API.
+    pub ready_file: Option<PathBuf>,
 }
 
 /// The agent endpoint's certificate and the CA its clients must come from.

@@ -349,6 +349,7 @@ pub async fn run(agent: Agent) {
             let path = format!("/api/v1/nodes/{}/status", agent.cfg.node_name);
             match agent.client.patch(&path, PatchType::Merge, &json!({ "status": st })).await {
                 Ok(node) => {
+                    mark_ready(agent.cfg.ready_file.as_deref(), &st);
                     reported = Some((st, Instant::now()));
                     agent.node_object.send_replace(Some(node));
                 }
@@ -374,6 +375,28 @@ pub async fn run(agent: Agent) {
             }
         }
         tokio::time::sleep(if awaiting_cidr { Duration::from_secs(1) } else { RENEW }).await;
+    }
+}
+
+/// Keeps the ready file in step with the Ready condition just reported.
+fn mark_ready(file: Option<&std::path::Path>, status: &Value) {
+    let Some(file) = file else { return };
+    let ready = status["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == "Ready" && c["status"] == "True");
+    let result = if ready {
+        let tmp = file.with_extension("tmp");
+        std::fs::write(&tmp, format!("{}\n", crate::unix_now())).and_then(|()| std::fs::rename(&tmp, file))
+    } else {
+        match std::fs::remove_file(file) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    };
+    if let Err(e) = result {
+        tracing::warn!(file = %file.display(), error = %e, "cannot update the ready file");
     }
 }
 
@@ -411,4 +434,25 @@ async fn renew_lease(agent: &Agent) -> Result<(), ClientError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_file_follows_the_reported_ready_condition() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let file = dir.path().join("node-ready");
+        let status = |s: &str| json!({"conditions": [{"type": "MemoryPressure", "status": "False"}, {"type": "Ready", "status": s}]});
+        mark_ready(Some(&file), &status("False"));
+        assert!(!file.exists());
+        mark_ready(Some(&file), &status("True"));
+        assert!(file.exists());
+        mark_ready(Some(&file), &status("True"));
+        assert!(file.exists());
+        mark_ready(Some(&file), &status("Unknown"));
+        assert!(!file.exists());
+        mark_ready(None, &status("True"));
+    }
 }

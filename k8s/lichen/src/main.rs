@@ -48,6 +48,13 @@ enum Cmd {
         #[arg(long, default_value = "16Gi")]
         memory: String,
     },
+    /// Check the datastore: SQLite's integrity_check and the current
+    /// revision (safe while the server runs).
+    Datastore {
+        /// The server's state directory.
+        #[arg(long, default_value = "/var/lib/lichen/server")]
+        data_dir: PathBuf,
+    },
     /// Run the node agent alone against a remote API server.
     Agent {
         /// The API server, e.g. `https://10.0.0.1:6443`.
@@ -141,10 +148,14 @@ struct AgentOpts {
     cluster_domain: String,
     #[arg(long, default_value_t = 110)]
     max_pods: u32,
-    /// Air-gap image tarballs, imported at start and on change (default:
-    /// `<agent-dir>/images`).
+    /// Directories of air-gap image tarballs, imported at start and on
+    /// change (repeatable; default: `<agent-dir>/images`).
+    #[arg(long = "images-dir")]
+    images_dirs: Vec<PathBuf>,
+    /// A file kept present while the node reports Ready (for a service
+    /// supervisor's readiness check).
     #[arg(long)]
-    images_dir: Option<PathBuf>,
+    ready_file: Option<PathBuf>,
     /// Static pod manifests (default: `<agent-dir>/manifests`).
     #[arg(long)]
     manifests_dir: Option<PathBuf>,
@@ -197,6 +208,15 @@ fn main() -> anyhow::Result<()> {
             let cfg = lichen_kubelet::hollow::Config { nodes, prefix, cpu, memory };
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
             rt.block_on(lichen_kubelet::hollow::run(client, cfg))?;
+            Ok(())
+        }
+        Cmd::Datastore { data_dir } => {
+            let path = data_dir.join("db/state.db");
+            anyhow::ensure!(path.exists(), "no datastore at {}", path.display());
+            let store = lichen_store::SqliteStore::open(&path).context("datastore")?;
+            store.integrity_check().with_context(|| format!("{}", path.display()))?;
+            let rev = lichen_store::Store::current_revision(&store)?;
+            println!("{}: integrity ok, revision {rev}", path.display());
             Ok(())
         }
         Cmd::Agent { server, token, ca_file, agent } => {
@@ -273,13 +293,18 @@ fn agent_config(
         max_pods: o.max_pods,
         cluster_dns: o.cluster_dns,
         cluster_domain: o.cluster_domain.clone(),
-        images_dir: o.images_dir.clone().unwrap_or_else(|| o.agent_dir.join("images")),
+        images_dirs: if o.images_dirs.is_empty() {
+            vec![o.agent_dir.join("images")]
+        } else {
+            o.images_dirs.clone()
+        },
         ctr: o.ctr.clone(),
         image_gc_high_percent: o.image_gc_high_threshold,
         image_gc_low_percent: o.image_gc_low_threshold.min(o.image_gc_high_threshold),
         image_gc_min_age: std::time::Duration::from_secs(o.image_gc_min_age),
         manifests_dir: Some(o.manifests_dir.clone().unwrap_or_else(|| o.agent_dir.join("manifests"))),
         serving,
+        ready_file: o.ready_file.clone(),
     }
 }
 
