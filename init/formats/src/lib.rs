@@ -1,6 +1,6 @@
 //! On-disk formats that both the device (`lichen-init`) and the builder
-//! (`lichen-image`) read and write: the GPT partition table and the A/B boot
-//! environment.
+//! (`lichen-image`) read and write: the GPT partition table, the A/B boot
+//! environment and the user's configuration (`lichen.yaml`).
 //!
 //! This crate does no I/O of its own: it turns bytes into values and values
 //! into bytes, so the same code runs on the build host and on the device and is
@@ -9,4 +9,5 @@
 #![forbid(unsafe_code)]
 
 pub mod bootenv;
+pub mod config;
 pub mod gpt;

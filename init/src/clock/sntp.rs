@@ -7,7 +7,7 @@
 //! the server is synchronised, the timestamps are sane) are a few lines
 //! each.
 //!
-//! Servers come from the DHCP lease (option 42); there are no built-in
+//! Servers come from `lichen.yaml` and the DHCP lease (option 42); there are no built-in
 //! public servers, so a device only talks to time servers its network or
 //! its configuration names.
 
@@ -28,15 +28,28 @@ pub const EVERY: Duration = Duration::from_secs(3600);
 /// How soon to try again after no server answered.
 pub const RETRY: Duration = Duration::from_secs(60);
 
+/// The servers `lichen.yaml` names (`ntp_servers`), asked first.
+static CONFIGURED: Mutex<Vec<Ipv4Addr>> = Mutex::new(Vec::new());
 /// The servers the network named (DHCP option 42), latest lease wins.
 static SERVERS: Mutex<Vec<Ipv4Addr>> = Mutex::new(Vec::new());
+
+pub fn set_configured(servers: &[Ipv4Addr]) {
+    *CONFIGURED.lock().unwrap_or_else(|p| p.into_inner()) = servers.to_vec();
+}
 
 pub fn set_servers(servers: &[Ipv4Addr]) {
     *SERVERS.lock().unwrap_or_else(|p| p.into_inner()) = servers.to_vec();
 }
 
+/// The configured servers, then the network's.
 pub fn servers() -> Vec<Ipv4Addr> {
-    SERVERS.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    let mut all = CONFIGURED.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    for s in SERVERS.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        if !all.contains(s) {
+            all.push(*s);
+        }
+    }
+    all
 }
 
 #[derive(Debug, thiserror::Error)]

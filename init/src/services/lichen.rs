@@ -19,6 +19,8 @@ pub struct Lichen {
     pub images_dirs: Vec<PathBuf>,
     /// containerd's socket.
     pub containerd: PathBuf,
+    /// Extra names for the API server's certificate (`lichen.yaml`).
+    pub tls_sans: Vec<String>,
 }
 
 impl Default for Lichen {
@@ -30,6 +32,7 @@ impl Default for Lichen {
             ready_file: "/run/lichen/node-ready".into(),
             images_dirs: vec!["/usr/lib/lichen/images".into(), "/var/lib/lichen/agent/images".into()],
             containerd: super::containerd::SOCKET.into(),
+            tls_sans: Vec::new(),
         }
     }
 }
@@ -69,6 +72,10 @@ impl Service for Lichen {
             "--ready-file".into(),
             self.ready_file.display().to_string(),
         ];
+        for san in &self.tls_sans {
+            args.push("--tls-san".into());
+            args.push(san.clone());
+        }
         for d in &self.images_dirs {
             args.push("--images-dir".into());
             args.push(d.display().to_string());

@@ -64,6 +64,11 @@ impl Kernel for Fake {
         self.calls.push(format!("remount-ro {}", target.display()));
         Ok(())
     }
+    fn remount(&mut self, target: &Path, flags: MountFlags) -> io::Result<()> {
+        let ro = if flags.contains(MountFlags::RDONLY) { "ro" } else { "rw" };
+        self.calls.push(format!("remount-{ro} {}", target.display()));
+        Ok(())
+    }
     fn load_module(&mut self, path: &Path) -> io::Result<()> {
         self.calls.push(format!("insmod {}", path.display()));
         if self.bad_modules.contains(path) {

@@ -65,6 +65,10 @@ impl Kernel for Linux {
         Ok(rustix::mount::mount_remount(target, MountFlags::RDONLY, "")?)
     }
 
+    fn remount(&mut self, target: &Path, flags: MountFlags) -> io::Result<()> {
+        Ok(rustix::mount::mount_remount(target, flags, "")?)
+    }
+
     fn load_module(&mut self, path: &Path) -> io::Result<()> {
         let f = std::fs::File::open(path)?;
         Ok(rustix::system::finit_module(&f, c"", 0)?)

@@ -32,6 +32,8 @@ pub trait Kernel {
     fn unmount(&mut self, target: &Path) -> io::Result<()>;
     /// Remount read-only (when unmounting is refused at shutdown).
     fn remount_ro(&mut self, target: &Path) -> io::Result<()>;
+    /// Remount with exactly `flags` (e.g. BOOT writable for a moment).
+    fn remount(&mut self, target: &Path, flags: MountFlags) -> io::Result<()>;
     /// `finit_module` on the file at `path`.
     fn load_module(&mut self, path: &Path) -> io::Result<()>;
     /// Size in bytes of a block device.
