@@ -134,15 +134,35 @@ spec:
   ports: [{port: 80, targetPort: 8080, nodePort: 30080}]
 "#;
 
+/// When things happened, since QEMU started.
+struct Times {
+    kernel: Duration,
+    init: Duration,
+    containerd: Duration,
+    node_ready: Duration,
+}
+
 /// Waits for lichen-init to report the node Ready, then for a shell prompt.
-fn until_node_ready(vm: &mut Vm) -> Result<Duration> {
+fn until_node_ready(vm: &mut Vm) -> Result<Times> {
+    // The kernel prints nothing at loglevel 4; lichen-init's first line
+    // carries the kernel's uptime.
+    let (line, init) = vm.expect_line("stage 1 (initramfs)", BOOT)?;
+    let uptime: f64 = line
+        .trim_start_matches('[')
+        .split(']')
+        .next()
+        .and_then(|t| t.trim().parse().ok())
+        .with_context(|| format!("no uptime in {line:?}"))?;
     vm.expect("stage 2 on slot a", BOOT)?;
-    let ready = vm.expect("service lichen ready", BOOT)?;
+    let containerd = vm.expect("service containerd ready", BOOT)?;
+    let node_ready = vm.expect("service lichen ready", BOOT)?;
     vm.expect("boot complete", CMD)?;
+    let times =
+        Times { kernel: init.saturating_sub(Duration::from_secs_f64(uptime)), init, containerd, node_ready };
     for _ in 0..10 {
         vm.send("\n")?;
         if vm.expect("lichen# ", Duration::from_secs(5)).is_ok() {
-            return Ok(ready);
+            return Ok(times);
         }
     }
     bail!("no shell prompt on the console; log: {}", vm.log.display())
@@ -189,8 +209,18 @@ fn node_ready_runs_workloads_across_reboots_and_power_cuts() -> Result<()> {
     cfg.forwards = vec![(port, 6443)];
     eprintln!("accel: {:?}; console log: {}", cfg.accel, dir.join("console.log").display());
     let mut vm = Vm::start(&cfg)?;
-    let ready = until_node_ready(&mut vm)?;
-    eprintln!("qemu start -> node Ready {:.1}s", ready.as_secs_f64());
+    let t = until_node_ready(&mut vm)?;
+    let times = format!(
+        "qemu start -> kernel {:.1}s, -> lichen-init {:.1}s, -> containerd ready {:.1}s, -> node Ready {:.1}s ({:?}, {} MiB)\n",
+        t.kernel.as_secs_f64(),
+        t.init.as_secs_f64(),
+        t.containerd.as_secs_f64(),
+        t.node_ready.as_secs_f64(),
+        cfg.accel,
+        cfg.memory_mib,
+    );
+    eprint!("{times}");
+    std::fs::write(dir.join("node-times.txt"), &times)?;
 
     // The node, as kubectl on the host sees it.
     let wide = k.until(&["get", "nodes", "-o", "wide"], CMD, |o| o.contains(" Ready "))?;
@@ -206,6 +236,15 @@ fn node_ready_runs_workloads_across_reboots_and_power_cuts() -> Result<()> {
         std::fs::read_to_string(&fleet_ca_path).with_context(|| fleet_ca_path.display().to_string())?;
     let on_device = vm.sh_ok("cat /var/lib/lichen/server/pki/ca.crt", CMD)?;
     assert_eq!(on_device.trim(), fleet_ca.trim(), "the device's CA is the fleet's");
+
+    // Footprint with the node Ready and idle, for the report (not asserted).
+    std::thread::sleep(Duration::from_secs(20));
+    let footprint = vm.sh_ok(
+        "grep -E 'MemTotal|MemAvailable' /proc/meminfo; for p in 1 $(pidof containerd) $(pidof lichen); do echo \"$(cat /proc/$p/comm) $(grep VmRSS /proc/$p/status)\"; done",
+        CMD,
+    )?;
+    eprintln!("footprint:\n{footprint}");
+    std::fs::write(dir.join("node-footprint.txt"), &footprint)?;
 
     // A workload from the image's own air-gap images.
     k.apply(WEB)?;
