@@ -41,6 +41,13 @@ pub struct Board {
     pub packages: BTreeMap<String, PackageSpec>,
     #[serde(default)]
     pub console: Console,
+    /// Symbolic links to make in the rootfs, `"path" = "target"` (path
+    /// relative to /, target as `ln -s` takes it). Packages are unpacked
+    /// without their maintainer scripts, so links those would make (e.g.
+    /// `update-alternatives`) are declared here. A link whose target is not
+    /// in the rootfs fails the build.
+    #[serde(default)]
+    pub symlinks: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -133,6 +140,21 @@ impl Board {
         }
         if !self.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
             return Err(invalid("name", "use letters, digits, '-' and '_' only"));
+        }
+        for (link, target) in &self.symlinks {
+            let bad_link = link.is_empty()
+                || link.starts_with('/')
+                || link.ends_with('/')
+                || link.split('/').any(|c| c.is_empty() || c == "." || c == "..");
+            if bad_link {
+                let m = format!(
+                    "{link:?}: use a path relative to / without '.' or '..', e.g. \"usr/sbin/iptables\""
+                );
+                return Err(invalid("symlinks", &m));
+            }
+            if target.is_empty() {
+                return Err(invalid("symlinks", &format!("{link:?}: the target is empty")));
+            }
         }
         Ok(())
     }
@@ -261,6 +283,39 @@ include = ["lib/*"]
     }
 
     #[test]
+    fn symlinks_merge_with_the_base() {
+        let dir = tempfile::tempdir().unwrap();
+        let base =
+            format!("{BASE}[symlinks]\n\"usr/sbin/iptables\" = \"xtables-nft-multi\"\n\"bin/a\" = \"b\"\n");
+        write(dir.path(), "base.toml", &base);
+        let p = write(
+            dir.path(),
+            "b.toml",
+            "base = \"base.toml\"\nname = \"b\"\n[symlinks]\n\"bin/a\" = \"c\"\n\"usr/bin/x\" = \"/usr/bin/y\"\n",
+        );
+        let b = Board::load(&p).unwrap();
+        let got: Vec<(&str, &str)> = b.symlinks.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(
+            got,
+            [("bin/a", "c"), ("usr/bin/x", "/usr/bin/y"), ("usr/sbin/iptables", "xtables-nft-multi")]
+        );
+    }
+
+    #[test]
+    fn symlink_paths_must_be_relative_and_plain() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "base.toml", BASE);
+        for bad in ["/usr/sbin/iptables", "usr/../etc/x", "usr//x", "", "usr/sbin/"] {
+            let text = format!("base = \"base.toml\"\nname = \"b\"\n[symlinks]\n\"{bad}\" = \"t\"\n");
+            let p = write(dir.path(), "b.toml", &text);
+            let err = Board::load(&p).unwrap_err().to_string();
+            assert!(err.contains("symlinks") && err.contains(&format!("{bad:?}")), "{err}");
+        }
+        let p = write(dir.path(), "b.toml", "base = \"base.toml\"\nname = \"b\"\n[symlinks]\n\"a\" = \"\"\n");
+        assert!(Board::load(&p).unwrap_err().to_string().contains("target is empty"));
+    }
+
+    #[test]
     fn shipped_boards_load() {
         // At run time: a test binary built in another checkout that shares
         // the target directory must still read this checkout's files.
@@ -270,6 +325,8 @@ include = ["lib/*"]
             let b = Board::load(&root.join(name)).unwrap();
             assert!(b.packages.contains_key("containerd"), "{name}");
             assert!(b.modules.initramfs.iter().any(|m| m == "squashfs"));
+            assert_eq!(b.symlinks["usr/sbin/iptables"], "xtables-nft-multi", "{name}");
+            assert!(b.packages.contains_key("iptables"), "{name}");
         }
     }
 }

@@ -15,9 +15,10 @@ use crate::apt::{Apt, Package, hex, sha256_file};
 use crate::board::Board;
 use crate::bootfs::BootFile;
 use crate::disk::{Part, Placed};
+use crate::images::Generated;
 use crate::initramfs::Initramfs;
 use crate::kmod::ModuleTree;
-use crate::{elfcheck, grub, rootfs, tools};
+use crate::{elfcheck, grub, images, rootfs, secrets, tools};
 
 /// What `build` needs besides the board.
 pub struct BuildOptions {
@@ -25,6 +26,12 @@ pub struct BuildOptions {
     pub out: PathBuf,
     /// The statically linked lichen-init for the board's target.
     pub init_bin: PathBuf,
+    /// The `lichen` binary (Kubernetes) for the board's target, installed as
+    /// `/usr/bin/lichen`; the ELF check covers its libraries.
+    pub lichen_bin: Option<PathBuf>,
+    /// A directory made by `lichen-image secrets init`: its device part goes
+    /// onto BOOT under `lichen/secrets/`.
+    pub secrets: Option<PathBuf>,
     pub overlays: PathBuf,
     pub cache: PathBuf,
     pub version: String,
@@ -59,6 +66,18 @@ pub fn build(o: &BuildOptions) -> Result<PathBuf> {
     if !o.init_bin.is_file() {
         bail!("lichen-init binary {} does not exist; build it first (make build)", o.init_bin.display());
     }
+    if let Some(lichen) = &o.lichen_bin
+        && !lichen.is_file()
+    {
+        bail!("lichen binary {} does not exist; build it first (make build)", lichen.display());
+    }
+    // Read before the stale check: a changed secret must rebuild the image.
+    let secret_files = match &o.secrets {
+        Some(dir) => secrets::boot_files(dir)?,
+        None => Vec::new(),
+    };
+    // The applets of the air-gap busybox image (see images::host_applets).
+    let applets = images::host_applets(Path::new(images::HOST_BUSYBOX))?;
 
     let apt = Apt::new(&o.cache, &board.arch);
     let step = |what: &str| eprintln!("[{:>6.1}s] {what}", started.elapsed().as_secs_f64());
@@ -72,7 +91,7 @@ pub fn build(o: &BuildOptions) -> Result<PathBuf> {
     let (kernel, bootloader) = (packages[0].clone(), packages[1].clone());
 
     // Inputs hash: skip the build when nothing changed ("stale" check).
-    let inputs = inputs_hash(o, &board, &packages)?;
+    let inputs = inputs_hash(o, &board, &packages, &secret_files, &applets)?;
     let stamp = o.out.join(".inputs");
     if !o.force && img.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(inputs.as_str()) {
         step("image is up to date");
@@ -112,6 +131,9 @@ pub fn build(o: &BuildOptions) -> Result<PathBuf> {
     )?;
     rootfs::write_file(&root, "sbin/init", &std::fs::read(&o.init_bin)?, 0o755)?;
     rootfs::symlink(&root, "usr/bin/lichen-init", "/sbin/init")?;
+    if let Some(lichen) = &o.lichen_bin {
+        rootfs::write_file(&root, "usr/bin/lichen", &std::fs::read(lichen)?, 0o755)?;
+    }
     if root.join("bin/busybox").exists() {
         rootfs::symlink(&root, "bin/sh", "busybox")?;
     }
@@ -122,6 +144,10 @@ pub fn build(o: &BuildOptions) -> Result<PathBuf> {
         rootfs::add_tree(&root, &board_overlay)?;
     }
     rootfs::write_file(&root, "etc/os-release", os_release(o, &board).as_bytes(), 0o644)?;
+    rootfs::add_symlinks(&root, &board.symlinks)?;
+
+    step("baking the air-gap container images");
+    let generated = images::bake(&root, &board.arch, &applets)?;
 
     step("selecting kernel modules");
     let kver = kernel_version(&kernel.root)?;
@@ -145,7 +171,7 @@ pub fn build(o: &BuildOptions) -> Result<PathBuf> {
     let checked = elfcheck::check(&root)?;
     step(&format!("{checked} ELF files resolve inside the rootfs"));
 
-    let sbom = sbom_json(&board, o, &packages)?;
+    let sbom = sbom_json(&board, o, &packages, &generated)?;
     rootfs::write_file(&root, "usr/share/lichen/sbom.json", sbom.as_bytes(), 0o644)?;
     std::fs::write(o.out.join("sbom.json"), &sbom)?;
     let rootfs_bytes = tree_size(&root)?;
@@ -207,6 +233,7 @@ pub fn build(o: &BuildOptions) -> Result<PathBuf> {
         BootFile { path: "slot-a/vmlinuz".into(), data: vmlinuz },
         BootFile { path: "slot-a/initramfs".into(), data: initramfs },
     ];
+    let files: Vec<BootFile> = files.into_iter().chain(secret_files).collect();
     let seed = format!("{}:{}:{}", board.name, o.version, o.build_id);
     let volume_id = u32::from_le_bytes(Sha256::digest(seed.as_bytes())[..4].try_into()?);
     let boot_img = bootfs_build(&board, volume_id, o.epoch, &files)?;
@@ -315,7 +342,12 @@ fn kernel_version(pkg_root: &Path) -> Result<String> {
     }
 }
 
-fn sbom_json(board: &Board, o: &BuildOptions, packages: &[Package]) -> Result<String> {
+fn sbom_json(
+    board: &Board,
+    o: &BuildOptions,
+    packages: &[Package],
+    generated: &[Generated],
+) -> Result<String> {
     #[derive(Serialize)]
     struct Sbom<'a> {
         image: String,
@@ -323,6 +355,10 @@ fn sbom_json(board: &Board, o: &BuildOptions, packages: &[Package]) -> Result<St
         build_id: &'a str,
         packages: Vec<&'a Package>,
         lichen_init_sha256: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        lichen_sha256: Option<String>,
+        /// Files the builder made from the packages (the air-gap images).
+        generated: &'a [Generated],
     }
     let mut pkgs: Vec<&Package> = packages.iter().collect();
     pkgs.sort();
@@ -332,18 +368,33 @@ fn sbom_json(board: &Board, o: &BuildOptions, packages: &[Package]) -> Result<St
         build_id: &o.build_id,
         packages: pkgs,
         lichen_init_sha256: sha256_file(&o.init_bin)?,
+        lichen_sha256: o.lichen_bin.as_deref().map(sha256_file).transpose()?,
+        generated,
     };
     Ok(serde_json::to_string_pretty(&s)? + "\n")
 }
 
 /// Hash of everything that goes into the image.
-fn inputs_hash(o: &BuildOptions, board: &Board, packages: &[Package]) -> Result<String> {
+fn inputs_hash(
+    o: &BuildOptions,
+    board: &Board,
+    packages: &[Package],
+    secret_files: &[BootFile],
+    applets: &[String],
+) -> Result<String> {
     let mut h = Sha256::new();
     h.update(format!("{board:?}\n{}\n{}\n{}\n", o.version, o.build_id, o.epoch));
     for p in packages {
         h.update(format!("{} {} {}\n", p.name, p.version, p.sha256));
     }
     h.update(sha256_file(&o.init_bin)?);
+    if let Some(lichen) = &o.lichen_bin {
+        h.update(format!("lichen {}\n", sha256_file(lichen)?));
+    }
+    for f in secret_files {
+        h.update(format!("{} {}\n", f.path, hex(&Sha256::digest(&f.data))));
+    }
+    h.update(applets.join(" "));
     if let Ok(me) = std::env::current_exe() {
         h.update(sha256_file(&me)?);
     }

@@ -24,6 +24,14 @@ enum Cmd {
         /// Statically linked lichen-init for the board's target.
         #[arg(long)]
         init: PathBuf,
+        /// The lichen binary (Kubernetes) for the board's target, installed
+        /// as /usr/bin/lichen.
+        #[arg(long)]
+        lichen: Option<PathBuf>,
+        /// Cluster secrets made by `secrets init`: ca.crt, ca.key, sa.key,
+        /// sa.pub and token go onto BOOT under lichen/secrets/.
+        #[arg(long)]
+        secrets: Option<PathBuf>,
         /// Directory holding common/ and per-board overlays.
         #[arg(long, default_value = "overlays")]
         overlays: PathBuf,
@@ -37,6 +45,11 @@ enum Cmd {
         #[arg(long)]
         force: bool,
     },
+    /// Cluster secrets for a fleet of devices.
+    Secrets {
+        #[command(subcommand)]
+        cmd: SecretsCmd,
+    },
     /// Print one field of a board file (for the Makefile).
     BoardInfo {
         #[arg(long)]
@@ -47,10 +60,24 @@ enum Cmd {
     },
 }
 
+#[derive(Subcommand)]
+enum SecretsCmd {
+    /// Create (or reuse) the CA, service-account key, admin credentials and
+    /// join token in a directory. Keep it private: it holds the cluster's keys.
+    Init {
+        /// The directory (created with mode 0700).
+        #[arg(long)]
+        out: PathBuf,
+        /// API server URL written into admin.kubeconfig.
+        #[arg(long, default_value = "https://127.0.0.1:6443")]
+        server: String,
+    },
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Build { board, out, init, overlays, cache, build_id, force } => {
+        Cmd::Build { board, out, init, lichen, secrets, overlays, cache, build_id, force } => {
             let epoch = match std::env::var("SOURCE_DATE_EPOCH") {
                 Ok(v) => v
                     .trim()
@@ -62,6 +89,8 @@ fn main() -> anyhow::Result<()> {
                 board_file: board,
                 out,
                 init_bin: init,
+                lichen_bin: lichen,
+                secrets,
                 overlays,
                 cache,
                 version: env!("CARGO_PKG_VERSION").to_string(),
@@ -70,6 +99,11 @@ fn main() -> anyhow::Result<()> {
                 force,
             };
             lichen_image::build::build(&opts)?;
+        }
+        Cmd::Secrets { cmd: SecretsCmd::Init { out, server } } => {
+            let (secrets, report) = lichen_image::secrets::init(&out, &server)?;
+            print!("{report}");
+            println!("cluster secrets in {} (CA sha256 {})", out.display(), secrets.ca_hash);
         }
         Cmd::BoardInfo { board, field } => {
             let b = lichen_image::board::Board::load(&board)?;

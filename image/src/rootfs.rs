@@ -19,6 +19,11 @@ pub enum RootfsError {
     NoMatch { package: String, glob: String },
     #[error("overlay {path}: {message}")]
     Overlay { path: PathBuf, message: String },
+    #[error(
+        "[symlinks] \"{link}\" = \"{target}\": the target is not a file in the rootfs; \
+         add the package that ships it or fix the board's [symlinks]"
+    )]
+    DanglingSymlink { link: String, target: String },
 }
 
 /// Paths no image needs: documentation and other init systems' files.
@@ -166,6 +171,24 @@ pub fn symlink(root: &Path, rel: &str, target: &str) -> Result<(), RootfsError> 
     std::os::unix::fs::symlink(target, &p).map_err(|s| io(&p, s))
 }
 
+/// Makes the board's `[symlinks]` (path relative to / → target), then
+/// checks that each ends at a file of the rootfs: a dangling link is an
+/// error naming it. Call it once the tree is complete (packages, overlays).
+pub fn add_symlinks(
+    root: &Path,
+    links: &std::collections::BTreeMap<String, String>,
+) -> Result<(), RootfsError> {
+    for (link, target) in links {
+        symlink(root, link, target)?;
+    }
+    for (link, target) in links {
+        if crate::elfcheck::resolve(root, &Path::new("/").join(link)).is_none() {
+            return Err(RootfsError::DanglingSymlink { link: link.clone(), target: target.clone() });
+        }
+    }
+    Ok(())
+}
+
 pub fn mkdirs(root: &Path, dirs: &[&str]) -> Result<(), RootfsError> {
     for d in dirs {
         let p = root.join(d);
@@ -207,6 +230,24 @@ mod tests {
         assert_eq!(add_package(dst2.path(), &p, &spec).unwrap(), 2);
         assert!(std::fs::symlink_metadata(dst2.path().join("usr/bin/c")).unwrap().file_type().is_symlink());
         assert!(!dst2.path().join("usr/bin/b").exists());
+    }
+
+    #[test]
+    fn board_symlinks_are_made_and_checked() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        write_file(r, "usr/sbin/xtables-nft-multi", b"x", 0o755).unwrap();
+        let mut links = std::collections::BTreeMap::new();
+        links.insert("usr/sbin/iptables".to_string(), "xtables-nft-multi".to_string());
+        links.insert("usr/bin/iptables".to_string(), "../sbin/iptables".to_string());
+        links.insert("bin/iptables".to_string(), "/usr/sbin/iptables".to_string());
+        add_symlinks(r, &links).unwrap();
+        assert_eq!(std::fs::read_link(r.join("usr/sbin/iptables")).unwrap(), Path::new("xtables-nft-multi"));
+        assert_eq!(std::fs::read(r.join("usr/bin/iptables")).unwrap(), b"x");
+
+        links.insert("usr/sbin/nft".to_string(), "nft-multi".to_string());
+        let e = add_symlinks(r, &links).unwrap_err().to_string();
+        assert!(e.contains("\"usr/sbin/nft\" = \"nft-multi\"") && e.contains("[symlinks]"), "{e}");
     }
 
     #[test]

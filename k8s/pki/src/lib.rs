@@ -8,6 +8,8 @@
 //! they are damaged. All keys are ECDSA P-256 made with rcgen's ring backend.
 //! Devices whose clock starts in 1970 are handled as [`clock`] describes.
 //! [`Pki::sign_csr`] signs PKCS#10 requests (the CertificateSigningRequest API).
+//! [`ClusterSecrets::load_or_create`] makes only the cluster-wide part (CA,
+//! service-account key, admin credentials, a join token) for fleet images.
 //!
 //! This crate only makes and checks files in one directory. It must not serve TLS,
 //! sign tokens or talk to the network; those belong to the API server.
@@ -15,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod clock;
+mod cluster;
 mod error;
 mod files;
 mod inspect;
@@ -32,6 +35,7 @@ use std::time::{Duration, SystemTime};
 use rcgen::{ExtendedKeyUsagePurpose, Issuer, KeyPair};
 
 use crate::clock::Clock;
+pub use crate::cluster::{ClusterSecrets, ClusterSecretsOptions, TOKEN_ID, parse_token};
 pub use crate::error::PkiError;
 use crate::files::{PUBLIC, SECRET};
 use crate::issue::{LEAF_VALIDITY, LeafSpec};
@@ -59,6 +63,9 @@ pub mod file {
     pub const SA_PUB: &str = "sa.pub";
     /// A kubeconfig for the admin user.
     pub const ADMIN_KUBECONFIG: &str = "admin.kubeconfig";
+    /// The join token, `K10<ca hash>::server:<secret>` and a newline (mode
+    /// 0600); written by [`crate::ClusterSecrets::load_or_create`].
+    pub const TOKEN: &str = "token";
 }
 
 /// The user name in the admin kubeconfig written by [`Pki::load_or_create`].
@@ -287,9 +294,14 @@ impl Pki {
     /// Lowercase hex SHA-256 of the CA certificate's DER, for join tokens
     /// (`K10<hash>::<id>:<secret>`) that pin the CA.
     pub fn ca_hash(&self) -> String {
-        let digest = ring::digest::digest(&ring::digest::SHA256, &self.ca_der);
-        digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+        hex_sha256(&self.ca_der)
     }
+}
+
+/// Lowercase hex SHA-256.
+fn hex_sha256(data: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, data);
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn identity(dir: &Path, name: &str, problem: String) -> PkiError {

@@ -17,6 +17,8 @@ pub enum Item {
     Admin,
     /// `admin.kubeconfig`.
     Kubeconfig,
+    /// `token` (the join token; fleet secrets only).
+    Token,
 }
 
 /// What happened to an [`Item`].
@@ -82,6 +84,7 @@ impl fmt::Display for Item {
             Item::Serving => "serving certificate",
             Item::Admin => "admin certificate",
             Item::Kubeconfig => "admin kubeconfig",
+            Item::Token => "join token",
         })
     }
 }

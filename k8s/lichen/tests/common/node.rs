@@ -4,8 +4,9 @@
 //! image) built from the host's static `/bin/busybox`, so that nothing is
 //! pulled from a registry.
 //!
-//! Self-contained (std, `tempfile`, `serde_json`, `sha2`, `flate2`): include
-//! it as `common::node` or with `#[path = "common/node.rs"] mod node;`.
+//! Needs std, `tempfile`, `serde_json` and `lichen-oci` (which writes the
+//! image tarballs; the image builder bakes the same images into the rootfs):
+//! include it as `common::node` or with `#[path = "common/node.rs"] mod node;`.
 //! Everything here needs root; [`missing_prerequisite`] says why a test
 //! should be skipped.
 //!
@@ -17,17 +18,11 @@
 
 use std::ffi::OsStr;
 use std::fs::{self, OpenOptions};
-use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-
-use flate2::Compression;
-use flate2::write::GzEncoder;
-use serde_json::json;
-use sha2::{Digest, Sha256};
 
 pub const BUSYBOX: &str = "/bin/busybox";
 pub const CONTAINERD: &str = "/usr/bin/containerd";
@@ -36,9 +31,9 @@ pub const CNI_BIN_DIR: &str = "/usr/lib/cni";
 /// The containerd namespace the CRI plugin works in.
 pub const K8S_NAMESPACE: &str = "k8s.io";
 /// What `/var/www/index.html` holds in the busybox image.
-pub const INDEX_HTML: &str = "lichen test page\n";
+pub const INDEX_HTML: &str = lichen_oci::INDEX_HTML;
 /// `PATH` in the images' config.
-pub const IMAGE_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub const IMAGE_PATH: &str = lichen_oci::IMAGE_PATH;
 /// How long one `ctr` (or `ip`) invocation may take before it is killed.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long containerd may take to accept connections on its socket.
@@ -192,14 +187,13 @@ impl Drop for Netns {
 /// `reference` (fully qualified, as CRI normalizes it:
 /// `docker.io/lichen/busybox:test`). Config: `Cmd: ["sh"]`.
 pub fn build_busybox_image(out_tar: &Path, reference: &str) {
-    write_image(out_tar, reference, json!({ "Env": [IMAGE_PATH], "Cmd": ["sh"] }));
+    write_image(out_tar, reference, lichen_oci::busybox_config());
 }
 
 /// Like [`build_busybox_image`] (same layer), but for a pod sandbox: it
 /// only sleeps, as long as busybox's `sleep` allows (2^31-1 s, ~68 years).
 pub fn build_pause_image(out_tar: &Path, reference: &str) {
-    let config = json!({ "Env": [IMAGE_PATH], "Entrypoint": ["/bin/sleep", "2147483647"] });
-    write_image(out_tar, reference, config);
+    write_image(out_tar, reference, lichen_oci::pause_config());
 }
 
 /// The busybox layer with an image config of the caller's (a distinct
@@ -208,194 +202,25 @@ pub fn build_image_with_config(out_tar: &Path, reference: &str, config: serde_js
     write_image(out_tar, reference, config);
 }
 
-/// The busybox layer, built once per test process.
-struct Layer {
-    gzip: Vec<u8>,
-    /// Digest of the compressed blob.
-    digest: String,
-    /// Digest of the uncompressed tar (`rootfs.diff_ids`).
-    diff_id: String,
-}
-
-fn busybox_layer() -> &'static Layer {
-    static LAYER: OnceLock<Layer> = OnceLock::new();
+/// The busybox layer (see [`lichen_oci::busybox_layer`]) of the host's
+/// `/bin/busybox` and its `--list`, built once per test process.
+fn busybox_layer() -> &'static lichen_oci::Layer {
+    static LAYER: OnceLock<lichen_oci::Layer> = OnceLock::new();
     LAYER.get_or_init(|| {
-        let tar = busybox_tar();
-        let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
-        gz.write_all(&tar).unwrap();
-        let gzip = gz.finish().unwrap();
-        Layer { digest: sha256_digest(&gzip), diff_id: sha256_digest(&tar), gzip }
+        let busybox =
+            fs::read(BUSYBOX).unwrap_or_else(|e| panic!("reading {BUSYBOX} (Debian busybox-static): {e}"));
+        let mut list = Command::new(BUSYBOX);
+        list.arg("--list");
+        let applets = lichen_oci::parse_applets(&run_ok(list));
+        lichen_oci::busybox_layer(&busybox, &applets, INDEX_HTML).unwrap_or_else(|e| panic!("{BUSYBOX}: {e}"))
     })
 }
 
-/// The uncompressed layer: `/bin/busybox`, its applet links, `/tmp`,
-/// `/etc/passwd`, `/etc/group` and `/var/www/index.html`.
-fn busybox_tar() -> Vec<u8> {
-    let busybox =
-        fs::read(BUSYBOX).unwrap_or_else(|e| panic!("reading {BUSYBOX} (Debian busybox-static): {e}"));
-    let mut list = Command::new(BUSYBOX);
-    list.arg("--list");
-    let list = run_ok(list);
-    let mut applets: Vec<&str> =
-        list.lines().map(str::trim).filter(|a| !a.is_empty() && *a != "busybox").collect();
-    applets.sort_unstable();
-    applets.dedup();
-    assert!(applets.contains(&"sh"), "{BUSYBOX} --list has no sh: {applets:?}");
-
-    let mut tar = TarWriter::default();
-    for dir in ["bin/", "etc/", "root/", "var/", "var/www/"] {
-        tar.dir(dir, if dir == "root/" { 0o700 } else { 0o755 });
-    }
-    tar.dir("tmp/", 0o1777);
-    tar.file("bin/busybox", 0o755, &busybox);
-    for applet in applets {
-        tar.symlink(&format!("bin/{applet}"), "busybox");
-    }
-    let passwd = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
-    tar.file("etc/passwd", 0o644, passwd.as_bytes());
-    tar.file("etc/group", 0o644, b"root:x:0:\nnogroup:x:65534:\n");
-    tar.file("var/www/index.html", 0o644, INDEX_HTML.as_bytes());
-    tar.finish()
-}
-
 fn write_image(out_tar: &Path, reference: &str, config: serde_json::Value) {
-    let tag = tag_of(reference);
-    let layer = busybox_layer();
-    let arch = oci_arch();
-    let image_config = json!({
-        "created": "1970-01-01T00:00:00Z",
-        "architecture": arch,
-        "os": "linux",
-        "config": config,
-        "rootfs": { "type": "layers", "diff_ids": [layer.diff_id] },
-        "history": [{ "created": "1970-01-01T00:00:00Z", "created_by": "lichen tests/common/node.rs" }],
-    });
-    let image_config = serde_json::to_vec(&image_config).unwrap();
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {
-            "mediaType": "application/vnd.oci.image.config.v1+json",
-            "digest": sha256_digest(&image_config),
-            "size": image_config.len(),
-        },
-        "layers": [{
-            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-            "digest": layer.digest,
-            "size": layer.gzip.len(),
-        }],
-    });
-    let manifest = serde_json::to_vec(&manifest).unwrap();
-    let index = json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": [{
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": sha256_digest(&manifest),
-            "size": manifest.len(),
-            "platform": { "architecture": arch, "os": "linux" },
-            "annotations": {
-                "io.containerd.image.name": reference,
-                "org.opencontainers.image.ref.name": tag,
-            },
-        }],
-    });
-    let index = serde_json::to_vec(&index).unwrap();
-
-    let mut tar = TarWriter::default();
-    tar.file("oci-layout", 0o644, br#"{"imageLayoutVersion":"1.0.0"}"#);
-    tar.file("index.json", 0o644, &index);
-    tar.dir("blobs/", 0o755);
-    tar.dir("blobs/sha256/", 0o755);
-    for blob in [&image_config, &manifest, &layer.gzip] {
-        let hex = sha256_hex(blob);
-        tar.file(&format!("blobs/sha256/{hex}"), 0o644, blob);
-    }
-    fs::write(out_tar, tar.finish()).unwrap_or_else(|e| panic!("writing {}: {e}", out_tar.display()));
-}
-
-/// The tag of a fully qualified reference (`docker.io/lichen/busybox:test`
-/// → `test`).
-fn tag_of(reference: &str) -> &str {
-    let last = reference.rsplit('/').next().unwrap_or(reference);
-    match (reference.contains('/'), reference.contains('@'), last.split_once(':')) {
-        (true, false, Some((_, tag))) if !tag.is_empty() => tag,
-        _ => panic!(
-            "image reference {reference:?}: want a fully qualified name with a tag and no digest, \
-             e.g. docker.io/lichen/busybox:test"
-        ),
-    }
-}
-
-/// The host's architecture as OCI (GOARCH) names it.
-fn oci_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "arm" => "arm",
-        other => panic!("no OCI architecture name for {other}"),
-    }
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    format!("{:x}", Sha256::digest(data))
-}
-
-fn sha256_digest(data: &[u8]) -> String {
-    format!("sha256:{}", sha256_hex(data))
-}
-
-/// A ustar archive in memory: owner root, fixed mtime, so the same input
-/// gives the same bytes (and digests).
-#[derive(Default)]
-struct TarWriter {
-    buf: Vec<u8>,
-}
-
-impl TarWriter {
-    const MTIME: u64 = 0;
-
-    fn dir(&mut self, name: &str, mode: u32) {
-        self.header(name, mode, 0, b'5', "");
-    }
-
-    fn file(&mut self, name: &str, mode: u32, data: &[u8]) {
-        self.header(name, mode, data.len() as u64, b'0', "");
-        self.buf.extend_from_slice(data);
-        let pad = (512 - data.len() % 512) % 512;
-        self.buf.resize(self.buf.len() + pad, 0);
-    }
-
-    fn symlink(&mut self, name: &str, target: &str) {
-        self.header(name, 0o777, 0, b'2', target);
-    }
-
-    fn header(&mut self, name: &str, mode: u32, size: u64, kind: u8, link: &str) {
-        assert!(name.len() <= 100 && link.len() <= 100, "tar name too long for ustar: {name} -> {link}");
-        let mut h = [0u8; 512];
-        let put = |h: &mut [u8; 512], at: usize, bytes: &[u8]| h[at..at + bytes.len()].copy_from_slice(bytes);
-        put(&mut h, 0, name.as_bytes());
-        put(&mut h, 100, format!("{mode:07o}\0").as_bytes());
-        put(&mut h, 108, b"0000000\0"); // uid
-        put(&mut h, 116, b"0000000\0"); // gid
-        put(&mut h, 124, format!("{size:011o}\0").as_bytes());
-        put(&mut h, 136, format!("{:011o}\0", Self::MTIME).as_bytes());
-        put(&mut h, 148, b"        "); // checksum, counted as spaces
-        h[156] = kind;
-        put(&mut h, 157, link.as_bytes());
-        put(&mut h, 257, b"ustar\0");
-        put(&mut h, 263, b"00");
-        put(&mut h, 265, b"root");
-        put(&mut h, 297, b"root");
-        let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
-        put(&mut h, 148, format!("{sum:06o}\0 ").as_bytes());
-        self.buf.extend_from_slice(&h);
-    }
-
-    fn finish(mut self) -> Vec<u8> {
-        self.buf.resize(self.buf.len() + 1024, 0);
-        self.buf
-    }
+    let platform = lichen_oci::Platform::host().unwrap();
+    let tar =
+        lichen_oci::image_tar(reference, platform, config, busybox_layer()).unwrap_or_else(|e| panic!("{e}"));
+    fs::write(out_tar, tar).unwrap_or_else(|e| panic!("writing {}: {e}", out_tar.display()));
 }
 
 // ---------------------------------------------------------------------------
@@ -770,7 +595,7 @@ fn kill_shims(socket: &Path) {
 /// the sha256 of `<address>/<ns>/<id>` under /run/containerd/s). A killed
 /// shim leaves it behind.
 pub fn shim_socket(socket: &Path, ns: &str, id: &str) -> PathBuf {
-    let hex = sha256_hex(format!("{}/{ns}/{id}", socket.display()).as_bytes());
+    let hex = lichen_oci::sha256_hex(format!("{}/{ns}/{id}", socket.display()).as_bytes());
     Path::new("/run/containerd/s").join(hex)
 }
 
