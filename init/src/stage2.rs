@@ -114,10 +114,12 @@ pub fn main() -> ! {
     shutdown::finish(&mut k, how)
 }
 
-/// Puts the fleet's secrets from BOOT on DATA (see [`secrets`]). Failing
-/// here costs the fleet identity, not the boot: `lichen` then makes its own.
+/// Puts the fleet's secrets from BOOT on DATA, or makes the device's own
+/// (see [`secrets`]). Failing here costs the cluster, not the boot: the
+/// console says why and the device stays reachable.
 fn cluster_secrets() {
-    match secrets::import_fleet(&secrets::Paths::default()) {
+    let paths = secrets::Paths::default();
+    match secrets::import_fleet(&paths) {
         Ok(outcomes) if outcomes.is_empty() => crate::info!("secrets: none on BOOT (zero-touch)"),
         Ok(outcomes) => {
             for o in outcomes {
@@ -129,6 +131,15 @@ fn cluster_secrets() {
                     ),
                 }
             }
+        }
+        Err(e) => crate::error!("secrets: {}", crate::log::chain(&e)),
+    }
+    match secrets::ensure(&paths) {
+        Ok((ca_hash, report)) => {
+            for line in report {
+                crate::info!("secrets: {line}");
+            }
+            crate::info!("secrets: cluster CA sha256:{ca_hash}");
         }
         Err(e) => crate::error!("secrets: {}", crate::log::chain(&e)),
     }
