@@ -223,6 +223,7 @@ async fn services_reach_their_pods_through_the_proxy() {
     let (_server, client) = api_server();
     let mut cfg = Config::new("node-a", vec!["10.98.0.1".parse().unwrap()]);
     cfg.nft = topo.nft_wrapper.clone();
+    cfg.resync = Duration::from_secs(2);
     let proxy = tokio::spawn(proxy::run(client.clone(), cfg.clone()));
 
     let svc = json!({
@@ -283,8 +284,17 @@ async fn services_reach_their_pods_through_the_proxy() {
     println!("[proxy] endpoint removal effective within {} ms", took.as_millis());
     assert_eq!(bodies(&topo.client.0, &url, 12).await, only1);
 
-    // Rules deleted by hand come back at the periodic resync: not waited
-    // for here (60 s); the table is replaced whole on every change.
+    // Rules deleted by hand come back at the next resync.
+    run(&["ip", "netns", "exec", &topo.node.0, "nft", "flush", "chain", "ip", "lichen", "services"]);
+    let took = wait_for("the rules deleted by hand to come back", Duration::from_secs(10), || async {
+        fetch(&topo.client.0, &url).await.as_deref() == Ok("pod1")
+    })
+    .await;
+    println!(
+        "[proxy] rules deleted by hand restored within {} ms (resync {:?})",
+        took.as_millis(),
+        cfg.resync
+    );
 
     // Deleting the Service removes its rules.
     client.delete(&format!("{SERVICES}/web"), &json!({})).await.unwrap();
@@ -320,27 +330,53 @@ fn benchmark_thousand_services() {
 
     let (services, slices) = synthetic(1000, 10);
     let t = Instant::now();
-    let text = proxy::render(&cfg, &services, &slices);
+    let full = proxy::desired(&cfg, &services, &slices);
+    let text = full.definition();
     println!(
-        "[proxy] render 1000 services x 10 endpoints: {} ms, {} KiB",
+        "[proxy] render 1000 services x 10 endpoints: {} ms, {} KiB, {} chains, {} rules",
         t.elapsed().as_millis(),
-        text.len() / 1024
+        text.len() / 1024,
+        full.counts().0,
+        full.counts().1
     );
-    apply_timed(&cfg, &text, "first apply (empty kernel table)");
-    apply_timed(&cfg, &text, "re-apply (same rules, table replaced)");
-    let (services2, slices2) = synthetic(1000, 9);
-    let text2 = proxy::render(&cfg, &services2, &slices2);
-    apply_timed(&cfg, &text2, "apply after every service lost an endpoint");
+    timed(&cfg, &proxy::nft::transaction(&cfg.table, &text), "first sync (whole table)");
+    timed(&cfg, &proxy::nft::transaction(&cfg.table, &text), "whole-table replacement (same rules)");
+
+    // One Service loses an endpoint.
+    let mut one = slices.clone();
+    one[500]["endpoints"].as_array_mut().unwrap().pop();
+    let t = Instant::now();
+    let after_one = proxy::desired(&cfg, &services, &one);
+    let update = after_one.update_from(&full).unwrap();
+    let diff_ms = t.elapsed().as_millis();
+    timed(&cfg, &update, &format!("update: one service lost an endpoint (render+diff {diff_ms} ms)"));
+
+    // A new Service.
+    let (mut more_svcs, mut more_slices) = (services.clone(), one.clone());
+    let (s, e) = synthetic(1001, 10);
+    more_svcs.push(s[1000].clone());
+    more_slices.push(e[1000].clone());
+    let with_new = proxy::desired(&cfg, &more_svcs, &more_slices);
+    timed(&cfg, &with_new.update_from(&after_one).unwrap(), "update: one service added");
+
+    // Every Service loses an endpoint.
+    let (services9, slices9) = synthetic(1000, 9);
+    let all9 = proxy::desired(&cfg, &services9, &slices9);
+    timed(&cfg, &all9.update_from(&with_new).unwrap(), "update: every service lost an endpoint");
+
+    let t = Instant::now();
     let listed = proxy::observe(&cfg).unwrap().unwrap();
+    println!("[proxy] observe (nft list table, {} KiB): {} ms", listed.len() / 1024, t.elapsed().as_millis());
+    assert_eq!(proxy::ruleset::listed_counts(&listed), all9.counts());
     assert_eq!(listed.matches("dnat to").count(), 9000);
     let t = Instant::now();
     proxy::cleanup(&cfg).unwrap();
     println!("[proxy] cleanup: {} ms", t.elapsed().as_millis());
 }
 
-fn apply_timed(cfg: &Config, text: &str, what: &str) {
+fn timed(cfg: &Config, commands: &str, what: &str) {
     let t = Instant::now();
-    proxy::nft::apply(&cfg.nft, &cfg.table, text).unwrap();
+    proxy::nft::run_file(&cfg.nft, commands).unwrap();
     println!("[proxy] {what}: {} ms", t.elapsed().as_millis());
 }
 

@@ -2,15 +2,21 @@
 //! out (`table ip lichen`), replaced whole in one `nft -f -` transaction.
 //!
 //! Desired state (`model::desired`, `render`) is pure; `nft` is run only
-//! by `apply` (in `run`), `cleanup` and `observe`. A sync happens at most
-//! once per `min_sync` after a change, and every `resync` regardless, so
-//! rules deleted by hand come back. `nft` failures are logged with nft's
-//! message and retried with back-off; they never stop the proxy.
+//! by `apply` (in `run`), `cleanup` and `observe`. The first sync replaces
+//! the table whole (`add table`, `delete table`, the definition); later
+//! ones send only the commands that turn the last applied ruleset into the
+//! new one, still in one transaction. A sync happens at most once per
+//! `min_sync` after a change. Every `resync` the kernel's table is listed
+//! and compared (chains and rules counted) with what was applied: a table
+//! deleted or edited by hand is replaced whole. `nft` failures are logged
+//! with nft's message and retried with back-off (and a whole replacement);
+//! they never stop the proxy.
 
 pub mod informer;
 pub mod model;
 pub mod nft;
 pub mod render;
+pub mod ruleset;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
@@ -38,7 +44,8 @@ pub struct Config {
     pub table: String,
     /// Least time between two syncs.
     pub min_sync: Duration,
-    /// The table is rewritten this often even without changes.
+    /// How often the kernel's table is checked against what was applied
+    /// (and replaced when it differs).
     pub resync: Duration,
 }
 
@@ -73,8 +80,13 @@ impl Config {
 /// The table definition for these Services and EndpointSlices (the
 /// objects as the API returns them), as `nft -f` text. Deterministic.
 pub fn render(cfg: &Config, services: &[Value], slices: &[Value]) -> String {
+    desired(cfg, services, slices).definition()
+}
+
+/// The table for these Services and EndpointSlices, as data.
+pub fn desired(cfg: &Config, services: &[Value], slices: &[Value]) -> ruleset::Ruleset {
     let ports = model::desired(services, slices, &cfg.node_name);
-    render::table(&cfg.table, &cfg.node_ipv4s(), &ports)
+    render::ruleset(&cfg.table, &cfg.node_ipv4s(), &ports)
 }
 
 /// Deletes the proxy's table (for an agent that stops for good).
@@ -126,7 +138,8 @@ pub async fn run(client: Client, cfg: Config) {
             .then(|| (s.objects.values().cloned().collect(), e.objects.values().cloned().collect()))
     };
 
-    let mut applied: Option<String> = None;
+    // What the kernel has, as far as we know; `None`: replace it whole.
+    let mut applied: Option<ruleset::Ruleset> = None;
     let mut pending = false;
     let mut not_before = Instant::now();
     let mut next_resync = Instant::now() + cfg.resync;
@@ -138,58 +151,74 @@ pub async fn run(client: Client, cfg: Config) {
             () = tokio::time::sleep_until(wake.into()) => {}
         }
         let now = Instant::now();
-        let resync_due = now >= next_resync;
-        if now < not_before || !(pending || resync_due) {
+        if now >= next_resync {
+            next_resync = now + cfg.resync;
+            if let Some(rs) = &applied
+                && !matches_kernel(&cfg, rs).await
+            {
+                tracing::warn!(table = %cfg.table, "the table differs from what was applied; replacing it");
+                applied = None;
+                pending = true;
+            }
+        }
+        if now < not_before || !pending {
             continue;
         }
         pending = false;
         let Some((svcs, eps)) = snapshot() else {
             // Not listed yet: the informers notify once they are.
-            next_resync = now + cfg.resync;
             continue;
         };
         let span = tracing::debug_span!("proxy sync", services = svcs.len(), slices = eps.len());
         let _enter = span.enter();
         let started = Instant::now();
-        let text = render(&cfg, &svcs, &eps);
-        if !resync_due && applied.as_deref() == Some(text.as_str()) {
-            continue;
-        }
-        let (nft, table, def) = (cfg.nft.clone(), cfg.table.clone(), text.clone());
+        let want = desired(&cfg, &svcs, &eps);
+        let (text, full) = match applied.as_ref().and_then(|old| want.update_from(old)) {
+            Some(update) if update.is_empty() => continue,
+            Some(update) => (update, false),
+            None => (nft::transaction(&cfg.table, &want.definition()), true),
+        };
+        let nft_path = cfg.nft.clone();
         let result =
-            tokio::task::spawn_blocking(move || nft::apply(&nft, &table, &def)).await.unwrap_or_else(|e| {
+            tokio::task::spawn_blocking(move || nft::run_file(&nft_path, &text)).await.unwrap_or_else(|e| {
                 Err(NftError::Spawn { nft: cfg.nft.clone(), source: std::io::Error::other(e) })
             });
         let now = Instant::now();
         match result {
             Ok(()) => {
+                let took_ms = started.elapsed().as_millis();
                 if failures > 0 || applied.is_none() {
-                    tracing::info!(
-                        table = %cfg.table,
-                        services = svcs.len(),
-                        took_ms = started.elapsed().as_millis(),
-                        "service rules programmed"
-                    );
+                    tracing::info!(table = %cfg.table, services = svcs.len(), full, took_ms, "service rules programmed");
                 } else {
-                    tracing::debug!(
-                        took_ms = started.elapsed().as_millis(),
-                        resync = resync_due,
-                        "service rules programmed"
-                    );
+                    tracing::debug!(full, took_ms, "service rules programmed");
                 }
-                applied = Some(text);
+                applied = Some(want);
                 failures = 0;
                 not_before = now + cfg.min_sync;
-                next_resync = now + cfg.resync;
             }
             Err(e) => {
                 failures = failures.saturating_add(1);
                 let delay = RETRY_MIN.saturating_mul(1 << failures.min(5)).min(RETRY_MAX);
-                tracing::error!(error = %e, retry_in = ?delay, "programming service rules failed");
+                tracing::error!(error = %e, full, retry_in = ?delay, "programming service rules failed");
+                applied = None;
                 pending = true;
                 not_before = now + delay;
             }
         }
+    }
+}
+
+/// Observe: the kernel's table has the chains and rules of `rs`.
+async fn matches_kernel(cfg: &Config, rs: &ruleset::Ruleset) -> bool {
+    let c = cfg.clone();
+    match tokio::task::spawn_blocking(move || observe(&c)).await {
+        Ok(Ok(Some(listing))) => ruleset::listed_counts(&listing) == rs.counts(),
+        Ok(Ok(None)) => false,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "listing the table failed");
+            false
+        }
+        Err(_) => false,
     }
 }
 

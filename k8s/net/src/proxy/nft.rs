@@ -60,7 +60,12 @@ pub fn transaction(table: &str, definition: &str) -> String {
 
 /// Replaces the table in one transaction.
 pub fn apply(nft: &Path, table: &str, definition: &str) -> Result<(), NftError> {
-    run(nft, &["-f", "-"], &transaction(table, definition)).map(drop)
+    run_file(nft, &transaction(table, definition))
+}
+
+/// Runs `commands` as one transaction (`nft -f -`).
+pub fn run_file(nft: &Path, commands: &str) -> Result<(), NftError> {
+    run(nft, &["-f", "-"], commands).map(drop)
 }
 
 /// Checks a transaction without committing it (`nft -c`).

@@ -1,5 +1,5 @@
-//! The nftables table for a set of service ports, as `nft -f` text.
-//! A pure function of its input: same input, same bytes.
+//! The nftables table for a set of service ports. A pure function of its
+//! input: same input, same ruleset, same bytes.
 //!
 //! The layout follows kube-proxy's nftables mode (`pkg/proxy/nftables`):
 //! base chains for the nat and filter hooks jump to `services` (verdict maps
@@ -9,136 +9,92 @@
 //! endpoint (`dnat`), `external-<port>` chains for node ports and external
 //! IPs, a masquerade mark, and `reject` for services without endpoints.
 
-use std::fmt::Write;
 use std::net::Ipv4Addr;
 
 use super::model::{Endpoint, ServicePort};
+use super::ruleset::Ruleset;
 
 /// The mark bit asking `masquerading` to SNAT a connection (upstream's).
 const MASQ_MARK: &str = "0x00004000";
 
-/// Renders one whole `table ip <table>` definition (without the
-/// add/delete preamble of the transaction). `node_ips` are the addresses
-/// node ports answer on; empty means every local address but loopback.
-pub fn table(table: &str, node_ips: &[Ipv4Addr], ports: &[ServicePort]) -> String {
-    let mut o = String::with_capacity(1024 + ports.len() * 512);
-    // `write!` to a String cannot fail.
-    let w = &mut o;
-    let _ = writeln!(w, "table ip {table} {{");
-    base_chains(w, node_ips);
+const IPS_MAP: &str = "type ipv4_addr . inet_proto . inet_service : verdict;";
+const PORTS_MAP: &str = "type inet_proto . inet_service : verdict;";
 
-    // Maps and sets, with their elements.
-    let mut service_ips = Vec::new();
-    let mut service_nodeports = Vec::new();
-    let mut no_ep_services = Vec::new();
-    let mut no_ep_nodeports = Vec::new();
-    let mut cluster_ips: Vec<Ipv4Addr> = Vec::new();
+/// The whole table. `node_ips` are the addresses node ports answer on;
+/// empty means every local address but loopback.
+pub fn ruleset(table: &str, node_ips: &[Ipv4Addr], ports: &[ServicePort]) -> Ruleset {
+    let mut rs = Ruleset::new(table);
+    base_chains(&mut rs, node_ips);
+    rs.set("set", "cluster-ips", "type ipv4_addr;");
+    let nodeport_ips = rs.set("set", "nodeport-ips", "type ipv4_addr;");
+    for ip in node_ips {
+        nodeport_ips.insert(ip.to_string(), None);
+    }
+    for name in ["service-ips", "no-endpoint-services"] {
+        rs.set("map", name, IPS_MAP);
+    }
+    for name in ["service-nodeports", "no-endpoint-nodeports"] {
+        rs.set("map", name, PORTS_MAP);
+    }
     for p in ports {
-        let id = p.id();
-        let proto = p.protocol.nft();
-        cluster_ips.push(p.cluster_ip);
-        if p.endpoints.is_empty() {
-            no_ep_services.push(format!("{} . {proto} . {} : goto reject-chain", p.cluster_ip, p.port));
-            for ip in &p.external_ips {
-                no_ep_services.push(format!("{ip} . {proto} . {} : goto reject-chain", p.port));
-            }
-            if let Some(np) = p.node_port {
-                no_ep_nodeports.push(format!("{proto} . {np} : goto reject-chain"));
-            }
-            continue;
-        }
-        service_ips.push(format!("{} . {proto} . {} : goto service-{id}", p.cluster_ip, p.port));
-        for ip in &p.external_ips {
-            service_ips.push(format!("{ip} . {proto} . {} : goto external-{id}", p.port));
-        }
-        if let Some(np) = p.node_port {
-            service_nodeports.push(format!("{proto} . {np} : goto external-{id}"));
-        }
+        service(&mut rs, p);
     }
-    cluster_ips.sort();
-    cluster_ips.dedup();
-    let v4 = |ips: &[Ipv4Addr]| ips.iter().map(Ipv4Addr::to_string).collect::<Vec<_>>();
-    set(w, "cluster-ips", "ipv4_addr", "", &v4(&cluster_ips));
-    set(w, "nodeport-ips", "ipv4_addr", "", &v4(node_ips));
-    map(w, "service-ips", "ipv4_addr . inet_proto . inet_service : verdict", &service_ips);
-    map(w, "service-nodeports", "inet_proto . inet_service : verdict", &service_nodeports);
-    map(w, "no-endpoint-services", "ipv4_addr . inet_proto . inet_service : verdict", &no_ep_services);
-    map(w, "no-endpoint-nodeports", "inet_proto . inet_service : verdict", &no_ep_nodeports);
-
-    for p in ports.iter().filter(|p| !p.endpoints.is_empty()) {
-        service_chains(w, p);
-    }
-    o.push_str("}\n");
-    o
+    rs
 }
 
-fn base_chains(w: &mut String, node_ips: &[Ipv4Addr]) {
-    let base = |w: &mut String, name: &str, kind: &str, hook: &str, prio: &str, body: &[&str]| {
-        let _ = writeln!(w, "\tchain {name} {{\n\t\ttype {kind} hook {hook} priority {prio}; policy accept;");
-        for line in body {
-            let _ = writeln!(w, "\t\t{line}");
-        }
-        w.push_str("\t}\n");
-    };
+fn base_chains(rs: &mut Ruleset, node_ips: &[Ipv4Addr]) {
     // Priorities as numbers: dstnat is -100, srcnat 100; nft 1.0.6 refuses
     // the names in some hooks (`dstnat` in nat output). The filter chains
     // run just before DNAT (upstream's dstnat - 10), and after it in output.
-    let new = "ct state new jump";
+    let base = |rs: &mut Ruleset, name: &str, kind: &str, hook: &str, prio: i32, jumps: &[&str]| {
+        let header = format!("type {kind} hook {hook} priority {prio}; policy accept;");
+        let prefix = if kind == "filter" { "ct state new " } else { "" };
+        rs.chain(name, Some(&header), jumps.iter().map(|j| format!("{prefix}jump {j}")).collect());
+    };
     base(
-        w,
+        rs,
         "filter-input",
         "filter",
         "input",
-        "-110",
-        &[&format!("{new} nodeport-endpoints-check"), &format!("{new} service-endpoints-check")],
+        -110,
+        &["nodeport-endpoints-check", "service-endpoints-check"],
     );
-    base(
-        w,
-        "filter-forward",
-        "filter",
-        "forward",
-        "-110",
-        &[&format!("{new} service-endpoints-check"), &format!("{new} cluster-ips-check")],
-    );
-    base(w, "filter-output", "filter", "output", "-110", &[&format!("{new} service-endpoints-check")]);
-    base(w, "filter-output-post-dnat", "filter", "output", "-90", &[&format!("{new} cluster-ips-check")]);
-    base(w, "nat-prerouting", "nat", "prerouting", "-100", &["jump services"]);
-    base(w, "nat-output", "nat", "output", "-100", &["jump services"]);
-    base(w, "nat-postrouting", "nat", "postrouting", "100", &["jump masquerading"]);
+    base(rs, "filter-forward", "filter", "forward", -110, &["service-endpoints-check", "cluster-ips-check"]);
+    base(rs, "filter-output", "filter", "output", -110, &["service-endpoints-check"]);
+    base(rs, "filter-output-post-dnat", "filter", "output", -90, &["cluster-ips-check"]);
+    base(rs, "nat-prerouting", "nat", "prerouting", -100, &["services"]);
+    base(rs, "nat-output", "nat", "output", -100, &["services"]);
+    base(rs, "nat-postrouting", "nat", "postrouting", 100, &["masquerading"]);
 
-    let chain = |w: &mut String, name: &str, body: &[&str]| {
-        let _ = writeln!(w, "\tchain {name} {{");
-        for line in body {
-            let _ = writeln!(w, "\t\t{line}");
-        }
-        w.push_str("\t}\n");
-    };
     let node_port_daddr = if node_ips.is_empty() {
         "fib daddr type local ip daddr != 127.0.0.0/8"
     } else {
         "ip daddr @nodeport-ips"
     };
+    let chain = |rs: &mut Ruleset, name: &str, rules: &[&str]| {
+        rs.chain(name, None, rules.iter().map(|r| (*r).to_owned()).collect());
+    };
     chain(
-        w,
+        rs,
         "services",
         &[
             "ip daddr . meta l4proto . th dport vmap @service-ips",
             &format!("{node_port_daddr} meta l4proto . th dport vmap @service-nodeports"),
         ],
     );
-    chain(w, "service-endpoints-check", &["ip daddr . meta l4proto . th dport vmap @no-endpoint-services"]);
+    chain(rs, "service-endpoints-check", &["ip daddr . meta l4proto . th dport vmap @no-endpoint-services"]);
     chain(
-        w,
+        rs,
         "nodeport-endpoints-check",
         &[&format!("{node_port_daddr} meta l4proto . th dport vmap @no-endpoint-nodeports")],
     );
     // Traffic to a cluster IP that no rule rewrote: a port the Service
     // does not have.
-    chain(w, "cluster-ips-check", &["ip daddr @cluster-ips reject"]);
-    chain(w, "reject-chain", &["meta l4proto tcp reject with tcp reset", "reject"]);
-    chain(w, "mark-for-masquerade", &[&format!("meta mark set meta mark | {MASQ_MARK}")]);
+    chain(rs, "cluster-ips-check", &["ip daddr @cluster-ips reject"]);
+    chain(rs, "reject-chain", &["meta l4proto tcp reject with tcp reset", "reject"]);
+    chain(rs, "mark-for-masquerade", &[&format!("meta mark set meta mark | {MASQ_MARK}")]);
     chain(
-        w,
+        rs,
         "masquerading",
         &[
             &format!("meta mark & {MASQ_MARK} == 0 return"),
@@ -146,30 +102,6 @@ fn base_chains(w: &mut String, node_ips: &[Ipv4Addr]) {
             "masquerade fully-random",
         ],
     );
-}
-
-fn elements(w: &mut String, elems: &[String]) {
-    if elems.is_empty() {
-        return;
-    }
-    w.push_str("\t\telements = {\n");
-    for (i, e) in elems.iter().enumerate() {
-        let sep = if i + 1 == elems.len() { "" } else { "," };
-        let _ = writeln!(w, "\t\t\t{e}{sep}");
-    }
-    w.push_str("\t\t}\n");
-}
-
-fn set(w: &mut String, name: &str, ty: &str, flags: &str, elems: &[String]) {
-    let _ = writeln!(w, "\tset {name} {{\n\t\ttype {ty};{flags}");
-    elements(w, elems);
-    w.push_str("\t}\n");
-}
-
-fn map(w: &mut String, name: &str, ty: &str, elems: &[String]) {
-    let _ = writeln!(w, "\tmap {name} {{\n\t\ttype {ty};");
-    elements(w, elems);
-    w.push_str("\t}\n");
 }
 
 fn endpoint_chain(id: &str, ep: &Endpoint) -> String {
@@ -180,71 +112,80 @@ fn affinity_set(id: &str, ep: &Endpoint) -> String {
     format!("affinity-{id}__{}/{}", ep.ip, ep.port)
 }
 
-/// `numgen` over `eps` (with session affinity first), or `fallback` when
-/// there are none.
-fn balance(w: &mut String, p: &ServicePort, id: &str, eps: &[&Endpoint], fallback: &str) {
-    if eps.is_empty() {
-        let _ = writeln!(w, "\t\t{fallback}");
+fn service(rs: &mut Ruleset, p: &ServicePort) {
+    let id = p.id();
+    let proto = p.protocol.nft();
+    rs.set("set", "cluster-ips", "").insert(p.cluster_ip.to_string(), None);
+    let ip_keys: Vec<String> = std::iter::once(p.cluster_ip)
+        .chain(p.external_ips.iter().copied())
+        .map(|ip| format!("{ip} . {proto} . {}", p.port))
+        .collect();
+    let node_port_key = p.node_port.map(|np| format!("{proto} . {np}"));
+    if p.endpoints.is_empty() {
+        let reject = Some("goto reject-chain".to_owned());
+        let map = rs.set("map", "no-endpoint-services", IPS_MAP);
+        for key in ip_keys {
+            map.insert(key, reject.clone());
+        }
+        if let Some(key) = node_port_key {
+            rs.set("map", "no-endpoint-nodeports", PORTS_MAP).insert(key, reject);
+        }
         return;
     }
-    if p.affinity_seconds.is_some() {
-        for ep in eps {
-            let _ = writeln!(w, "\t\tip saddr @{} goto {}", affinity_set(id, ep), endpoint_chain(id, ep));
-        }
+    let service_ips = rs.set("map", "service-ips", IPS_MAP);
+    for (i, key) in ip_keys.into_iter().enumerate() {
+        let target = if i == 0 { "service" } else { "external" };
+        service_ips.insert(key, Some(format!("goto {target}-{id}")));
     }
-    let _ = write!(w, "\t\tnumgen random mod {} vmap {{ ", eps.len());
-    for (i, ep) in eps.iter().enumerate() {
-        let sep = if i + 1 == eps.len() { " }" } else { ", " };
-        let _ = write!(w, "{i} : goto {}{sep}", endpoint_chain(id, ep));
+    if let Some(key) = node_port_key {
+        rs.set("map", "service-nodeports", PORTS_MAP).insert(key, Some(format!("goto external-{id}")));
     }
-    w.push('\n');
-}
 
-fn service_chains(w: &mut String, p: &ServicePort) {
-    let id = p.id();
     let all: Vec<&Endpoint> = p.endpoints.iter().collect();
-    let _ = writeln!(w, "\tchain service-{id} {{");
-    balance(w, p, &id, &all, "goto reject-chain");
-    w.push_str("\t}\n");
-
+    rs.chain(&format!("service-{id}"), None, balance(p, &id, &all, "goto reject-chain"));
     if p.external() {
-        let _ = writeln!(w, "\tchain external-{id} {{");
-        if p.external_local {
+        let rules = if p.external_local {
             // Keep the client's address, except for the node's own
             // traffic, which takes the cluster-wide path (upstream).
-            w.push_str("\t\tfib saddr type local jump mark-for-masquerade\n");
-            let _ = writeln!(w, "\t\tfib saddr type local goto service-{id}");
-            let _ = writeln!(w, "\t\tgoto local-{id}");
-        } else {
-            w.push_str("\t\tjump mark-for-masquerade\n");
-            let _ = writeln!(w, "\t\tgoto service-{id}");
-        }
-        w.push_str("\t}\n");
-        if p.external_local {
             let local: Vec<&Endpoint> = p.endpoints.iter().filter(|e| e.local).collect();
-            let _ = writeln!(w, "\tchain local-{id} {{");
-            balance(w, p, &id, &local, "drop");
-            w.push_str("\t}\n");
-        }
+            rs.chain(&format!("local-{id}"), None, balance(p, &id, &local, "drop"));
+            vec![
+                "fib saddr type local jump mark-for-masquerade".to_owned(),
+                format!("fib saddr type local goto service-{id}"),
+                format!("goto local-{id}"),
+            ]
+        } else {
+            vec!["jump mark-for-masquerade".to_owned(), format!("goto service-{id}")]
+        };
+        rs.chain(&format!("external-{id}"), None, rules);
     }
-
     for ep in &p.endpoints {
-        if let Some(seconds) = p.affinity_seconds {
-            set(
-                w,
-                &affinity_set(&id, ep),
-                "ipv4_addr",
-                &format!(" flags dynamic,timeout; timeout {seconds}s;"),
-                &[],
-            );
-        }
-        let _ = writeln!(w, "\tchain {} {{", endpoint_chain(&id, ep));
         // Hairpin: a pod reaching itself through its service.
-        let _ = writeln!(w, "\t\tip saddr {} jump mark-for-masquerade", ep.ip);
-        if p.affinity_seconds.is_some() {
-            let _ = writeln!(w, "\t\tupdate @{} {{ ip saddr }}", affinity_set(&id, ep));
+        let mut rules = vec![format!("ip saddr {} jump mark-for-masquerade", ep.ip)];
+        if let Some(seconds) = p.affinity_seconds {
+            let set = affinity_set(&id, ep);
+            rs.set("set", &set, &format!("type ipv4_addr; flags dynamic,timeout; timeout {seconds}s;"));
+            rules.push(format!("update @{set} {{ ip saddr }}"));
         }
-        let _ = writeln!(w, "\t\tmeta l4proto {} dnat to {}:{}", p.protocol.nft(), ep.ip, ep.port);
-        w.push_str("\t}\n");
+        rules.push(format!("meta l4proto {proto} dnat to {}:{}", ep.ip, ep.port));
+        rs.chain(&endpoint_chain(&id, ep), None, rules);
     }
+}
+
+/// `numgen` over `eps` (after the session-affinity lookups), or
+/// `fallback` when there are none.
+fn balance(p: &ServicePort, id: &str, eps: &[&Endpoint], fallback: &str) -> Vec<String> {
+    if eps.is_empty() {
+        return vec![fallback.to_owned()];
+    }
+    let mut rules = Vec::new();
+    if p.affinity_seconds.is_some() {
+        for ep in eps {
+            rules.push(format!("ip saddr @{} goto {}", affinity_set(id, ep), endpoint_chain(id, ep)));
+        }
+    }
+    let arms: Vec<String> =
+        eps.iter().enumerate().map(|(i, ep)| format!("{i} : goto {}", endpoint_chain(id, ep))).collect();
+    rules.push(format!("numgen random mod {} vmap {{ {} }}", eps.len(), arms.join(", ")));
+    rules
 }

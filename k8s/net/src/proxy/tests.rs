@@ -236,3 +236,88 @@ fn nft_accepts_the_rendered_table() {
         assert!(out.status.success(), "nft -c: {}\n{text}", String::from_utf8_lossy(&out.stderr));
     }
 }
+
+/// `nft list` output as sorted lines, set elements one per line (nft wraps
+/// them as it likes and lists chains in creation order).
+fn normalized(listing: &str) -> Vec<String> {
+    let mut lines: Vec<String> = listing
+        .lines()
+        .flat_map(|l| {
+            l.split(", ")
+                .map(|p| p.trim().trim_end_matches(',').trim_start_matches("elements = { ").to_owned())
+        })
+        .filter(|l| !l.is_empty())
+        .collect();
+    lines.sort();
+    lines
+}
+
+fn unshare_sh(script: &str, dir: &std::path::Path) -> Option<String> {
+    let ok = std::process::Command::new("unshare").args(["-rn", "nft", "--version"]).output();
+    if !matches!(&ok, Ok(o) if o.status.success()) {
+        eprintln!("skipped: `unshare -rn nft` does not run here ({ok:?})");
+        return None;
+    }
+    let out = std::process::Command::new("unshare")
+        .args(["-rn", "sh", "-ec", script])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn an_update_leaves_the_kernel_with_what_a_replacement_would() {
+    let before_svcs = vec![
+        service("web", "ClusterIP", "10.43.0.20", http_port()),
+        service("dns", "ClusterIP", "10.43.0.10", json!([{"port": 53, "protocol": "UDP"}])),
+        service("empty", "NodePort", "10.43.0.21", http_port()),
+    ];
+    let before_slices =
+        vec![slice("web", "web-1", &[("10.42.0.5", true, false, "n"), ("10.42.0.6", true, false, "n")])];
+    let mut web = service("web", "NodePort", "10.43.0.20", http_port());
+    web["spec"]["sessionAffinity"] = json!("ClientIP");
+    let after_svcs = vec![
+        web,
+        service("empty", "NodePort", "10.43.0.21", http_port()),
+        service("new", "ClusterIP", "10.43.0.22", http_port()),
+    ];
+    let after_slices = vec![
+        slice("web", "web-1", &[("10.42.0.5", true, false, "n")]),
+        slice("empty", "empty-1", &[("10.42.0.8", true, false, "n")]),
+        slice("new", "new-1", &[("10.42.0.9", true, false, "n")]),
+    ];
+    let cfg = cfg();
+    let a = desired(&cfg, &before_svcs, &before_slices);
+    let b = desired(&cfg, &after_svcs, &after_slices);
+    assert_eq!(b.update_from(&b).unwrap(), "", "no change, no commands");
+    let update = b.update_from(&a).unwrap();
+    assert!(
+        update.contains("delete chain ip lichen endpoint-default/web/tcp/http__10.42.0.6/8080\n"),
+        "{update}"
+    );
+    assert!(update.contains("flush chain ip lichen service-default/web/tcp/http\n"), "{update}");
+    assert!(!update.contains("chain ip lichen filter-"), "base chains untouched: {update}");
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.nft"), nft::transaction("lichen", &a.definition())).unwrap();
+    std::fs::write(dir.path().join("update.nft"), &update).unwrap();
+    std::fs::write(dir.path().join("b.nft"), nft::transaction("lichen", &b.definition())).unwrap();
+    let Some(updated) = unshare_sh("nft -f a.nft; nft -f update.nft; nft list table ip lichen", dir.path())
+    else {
+        return;
+    };
+    let replaced = unshare_sh("nft -f b.nft; nft list table ip lichen", dir.path()).unwrap();
+    assert_eq!(normalized(&updated), normalized(&replaced), "updated:\n{updated}\nreplaced:\n{replaced}");
+    assert_eq!(ruleset::listed_counts(&updated), b.counts());
+}
+
+#[test]
+fn nft_errors_say_what_failed() {
+    let missing = nft::apply(std::path::Path::new("/nonexistent/nft"), "lichen", "").unwrap_err();
+    assert!(missing.is_missing(), "{missing}");
+    let failed = nft::apply(std::path::Path::new("false"), "lichen", "").unwrap_err();
+    assert!(!failed.is_missing());
+    assert!(matches!(failed, NftError::Failed { .. }), "{failed}");
+}
