@@ -6,10 +6,9 @@
 //!
 //! Rules are programmed by running Debian's `nft` binary (`nft -f -`, one
 //! atomic transaction per sync), as kube-proxy's nftables mode does through
-//! knftables: the `nft` syntax is stable and well documented, the whole
-//! table is replaced in one transaction so packets never meet half a
-//! ruleset, and we need no netlink encoder of nftables' expressions of our
-//! own.
+//! knftables: the `nft` syntax is stable and well documented, a
+//! transaction is all or nothing so packets never meet half a ruleset, and
+//! we need no netlink encoder of nftables' expressions of our own.
 //!
 //! What this crate must not do: depend on the API server, the store or the
 //! controllers (it speaks only the Kubernetes API through `lichen-client`,
