@@ -169,8 +169,6 @@ pub async fn run(client: Client, cfg: Config) {
             // Not listed yet: the informers notify once they are.
             continue;
         };
-        let span = tracing::debug_span!("proxy sync", services = svcs.len(), slices = eps.len());
-        let _enter = span.enter();
         let started = Instant::now();
         let want = desired(&cfg, &svcs, &eps);
         let (text, full) = match applied.as_ref().and_then(|old| want.update_from(old)) {
@@ -188,9 +186,22 @@ pub async fn run(client: Client, cfg: Config) {
             Ok(()) => {
                 let took_ms = started.elapsed().as_millis();
                 if failures > 0 || applied.is_none() {
-                    tracing::info!(table = %cfg.table, services = svcs.len(), full, took_ms, "service rules programmed");
+                    tracing::info!(
+                        table = %cfg.table,
+                        services = svcs.len(),
+                        slices = eps.len(),
+                        full,
+                        took_ms,
+                        "service rules programmed"
+                    );
                 } else {
-                    tracing::debug!(full, took_ms, "service rules programmed");
+                    tracing::debug!(
+                        services = svcs.len(),
+                        slices = eps.len(),
+                        full,
+                        took_ms,
+                        "service rules programmed"
+                    );
                 }
                 applied = Some(want);
                 failures = 0;
