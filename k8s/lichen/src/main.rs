@@ -172,6 +172,9 @@ struct AgentOpts {
     /// Seconds an image is kept at least, used or not.
     #[arg(long, default_value_t = 120)]
     image_gc_min_age: u64,
+    /// Run without the Service proxy (nftables rules for Services).
+    #[arg(long)]
+    disable_proxy: bool,
 }
 
 /// Where the cluster state lives and how its history is trimmed.
@@ -230,9 +233,14 @@ fn main() -> anyhow::Result<()> {
             };
             // Standalone agents get their serving certificate by CSR with
             // joining (not built yet): no agent endpoint until then.
+            let proxy = proxy_config(&agent).map(|p| (p, client.clone()));
             let cfg = agent_config(&agent, client, None);
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             rt.block_on(async {
+                if let Some((proxy, client)) = proxy {
+                    let client = lichen_kubelet::client::Client::new(&client).context("proxy client")?;
+                    tokio::spawn(lichen_net::proxy::run(client.with_user_agent("kube-proxy"), proxy));
+                }
                 lichen_kubelet::Agent::new(cfg)?.run(None).await;
                 Ok(())
             })
@@ -264,6 +272,13 @@ fn os_image() -> String {
         .find_map(|l| l.strip_prefix("PRETTY_NAME="))
         .map(|v| v.trim_matches('"').to_owned())
         .unwrap_or_else(|| "Linux".into())
+}
+
+/// The Service proxy's settings, `None` with `--disable-proxy`.
+fn proxy_config(o: &AgentOpts) -> Option<lichen_net::proxy::Config> {
+    let node_name = o.node_name.clone().unwrap_or_else(hostname);
+    let node_ip = o.node_ip.unwrap_or_else(default_node_ip);
+    (!o.disable_proxy).then(|| lichen_net::proxy::Config::new(&node_name, vec![node_ip]))
 }
 
 fn agent_config(
@@ -400,7 +415,7 @@ fn server(args: ServerArgs) -> anyhow::Result<()> {
                 key_pem: serving.key_pem,
                 client_ca_pem: pki.ca_cert_pem.clone(),
             };
-            Some((agent_config(&o, client, Some(serving)), listener))
+            Some((agent_config(&o, client, Some(serving)), listener, proxy_config(&o)))
         }
     };
     let version = lichen_apiserver::version::Info::new(
@@ -442,10 +457,17 @@ fn server(args: ServerArgs) -> anyhow::Result<()> {
             }));
             tokio::spawn(lichen_controllers::run(client, cfg));
         }
-        if let Some((agent_cfg, listener)) = agent {
+        if let Some((agent_cfg, listener, proxy)) = agent {
             // The CRI channel needs the runtime, so the agent is made here.
             let agent = lichen_kubelet::Agent::new(agent_cfg).context("node agent")?;
             tokio::spawn(agent.run(Some(listener)));
+            if let Some(proxy) = proxy {
+                // In-process, as a trusted identity (upstream's kube-proxy
+                // user; there is no system:node-proxier role yet).
+                let identity = lichen_apiserver::Identity::master("system:kube-proxy");
+                let client = lichen_kubelet::client::Client::from_service(server.local(identity));
+                tokio::spawn(lichen_net::proxy::run(client.with_user_agent("kube-proxy"), proxy));
+            }
         }
         eprintln!(
             "lichen: server ready on https://{bind} (port {port}) in {} ms; admin kubeconfig: {}",

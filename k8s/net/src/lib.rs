@@ -1,0 +1,21 @@
+//! Lichen's cluster networking, run in-process by `lichen server` and
+//! `lichen agent`. Today: the Service proxy (`proxy`), which turns Services
+//! and EndpointSlices into one nftables table on the node, as upstream
+//! kube-proxy's nftables mode does. Later: cluster DNS, the VXLAN overlay and
+//! NetworkPolicy.
+//!
+//! Rules are programmed by running Debian's `nft` binary (`nft -f -`, one
+//! atomic transaction per sync), as kube-proxy's nftables mode does through
+//! knftables: the `nft` syntax is stable and well documented, a
+//! transaction is all or nothing so packets never meet half a ruleset, and
+//! we need no netlink encoder of nftables' expressions of our own.
+//!
+//! What this crate must not do: depend on the API server, the store or the
+//! controllers (it speaks only the Kubernetes API through `lichen-client`,
+//! so the same code runs in a remote agent); touch any nftables table but
+//! its own (`table ip <name>`); stop the process when `nft` fails or is
+//! missing (it logs, backs off and retries).
+
+#![forbid(unsafe_code)]
+
+pub mod proxy;

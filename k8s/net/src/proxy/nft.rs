@@ -1,0 +1,94 @@
+//! The only code that runs `nft`: apply a table in one transaction,
+//! delete it, list it.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+
+/// A failed `nft` run.
+#[derive(Debug, thiserror::Error)]
+pub enum NftError {
+    #[error("running {nft}")]
+    Spawn {
+        nft: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{nft} {args} ({status}): {message}")]
+    Failed { nft: PathBuf, args: String, status: ExitStatus, message: String },
+}
+
+impl NftError {
+    /// The binary is not there (not installed, not on PATH).
+    pub fn is_missing(&self) -> bool {
+        matches!(self, NftError::Spawn { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+    }
+}
+
+/// Runs `nft <args>` with `stdin` as its input; returns its stdout.
+fn run(nft: &Path, args: &[&str], stdin: &str) -> Result<String, NftError> {
+    let spawn = |source| NftError::Spawn { nft: nft.to_owned(), source };
+    let mut child = Command::new(nft)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(spawn)?;
+    if let Some(mut input) = child.stdin.take() {
+        // A write error (nft exited early) shows in its status and stderr.
+        let _ = input.write_all(stdin.as_bytes());
+    }
+    let out = child.wait_with_output().map_err(spawn)?;
+    if out.status.success() {
+        return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+    }
+    Err(NftError::Failed {
+        nft: nft.to_owned(),
+        args: args.join(" "),
+        status: out.status,
+        message: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+    })
+}
+
+/// The transaction replacing `table ip <name>` by `definition`: the
+/// `add` makes the `delete` valid when the table does not exist yet, and
+/// nft applies the file atomically.
+pub fn transaction(table: &str, definition: &str) -> String {
+    format!("add table ip {table}\ndelete table ip {table}\n{definition}")
+}
+
+/// Replaces the table in one transaction.
+pub fn apply(nft: &Path, table: &str, definition: &str) -> Result<(), NftError> {
+    run_file(nft, &transaction(table, definition))
+}
+
+/// Runs `commands` as one transaction (`nft -f -`).
+pub fn run_file(nft: &Path, commands: &str) -> Result<(), NftError> {
+    run(nft, &["-f", "-"], commands).map(drop)
+}
+
+/// Checks a transaction without committing it (`nft -c`).
+pub fn check(nft: &Path, table: &str, definition: &str) -> Result<(), NftError> {
+    run(nft, &["-c", "-f", "-"], &transaction(table, definition)).map(drop)
+}
+
+/// Deletes the table; nothing to do when it is not there.
+pub fn delete(nft: &Path, table: &str) -> Result<(), NftError> {
+    run(nft, &["-f", "-"], &transaction(table, "")).map(drop)
+}
+
+/// The table as the kernel has it (`nft list table`), or `None` when it
+/// does not exist.
+pub fn list(nft: &Path, table: &str) -> Result<Option<String>, NftError> {
+    match run(nft, &["list", "table", "ip", table], "") {
+        Ok(text) => Ok(Some(text)),
+        Err(NftError::Failed { message, .. }) if message.contains("No such file or directory") => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// `nft --version`, to find out whether nft can run at all.
+pub fn version(nft: &Path) -> Result<String, NftError> {
+    run(nft, &["--version"], "").map(|v| v.trim().to_owned())
+}
