@@ -1,7 +1,8 @@
 //! The image as a Kubernetes node, driven from the host with the real
 //! kubectl through QEMU's forwarded API port: the node becomes Ready with
 //! the image's OS name and version; a Deployment of the image's own
-//! busybox runs, `kubectl logs` and `exec` work; after a reboot the
+//! busybox runs, `kubectl logs` and `exec` work, its NodePort Service
+//! answers HTTP from the host; after a reboot the
 //! Deployment runs again unasked; a power cut (kill -9 of QEMU) while
 //! objects are written and pods churn loses nothing that was acknowledged
 //! and leaves SQLite sound; the node's PKI is the fleet's and does not
@@ -168,6 +169,32 @@ fn until_node_ready(vm: &mut Vm) -> Result<Times> {
     bail!("no shell prompt on the console; log: {}", vm.log.display())
 }
 
+/// GET / on 127.0.0.1:`port` until it answers 200; returns the body.
+fn http_get_until(port: u16, timeout: Duration) -> Result<String> {
+    use std::io::{Read, Write};
+    let deadline = Instant::now() + timeout;
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        let attempt = (|| -> std::io::Result<String> {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+            s.set_read_timeout(Some(Duration::from_secs(10)))?;
+            s.write_all(b"GET / HTTP/1.0\r\nHost: web\r\n\r\n")?;
+            let mut out = String::new();
+            s.read_to_string(&mut out)?;
+            Ok(out)
+        })();
+        match attempt {
+            Ok(r) if r.starts_with("HTTP/1.") && r.contains(" 200 ") => {
+                return Ok(r.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default());
+            }
+            Ok(r) => last = r.lines().next().unwrap_or("empty answer").to_owned(),
+            Err(e) => last = e.to_string(),
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    bail!("no HTTP answer on 127.0.0.1:{port} within {}s; last: {last}", timeout.as_secs())
+}
+
 fn pki_digest(vm: &mut Vm) -> Result<String> {
     vm.sh_ok("cd /var/lib/lichen/server/pki && sha256sum ca.crt ca.key sa.key sa.pub server.crt server.key admin.crt", CMD)
 }
@@ -200,13 +227,14 @@ fn node_ready_runs_workloads_across_reboots_and_power_cuts() -> Result<()> {
     let disk = dir.join("disk.raw");
     disk_copy(&env_path("LICHEN_IMAGE"), &disk, DISK)?;
     let port = free_port();
+    let web_port = free_port();
     let k = Kubectl {
         bin: env_path("LICHEN_KUBECTL"),
         kubeconfig: env_path("LICHEN_KUBECONFIG"),
         server: format!("https://127.0.0.1:{port}"),
     };
     let mut cfg = VmConfig::new(&disk, &dir);
-    cfg.forwards = vec![(port, 6443)];
+    cfg.forwards = vec![(port, 6443), (web_port, 30080)];
     eprintln!("accel: {:?}; console log: {}", cfg.accel, dir.join("console.log").display());
     let mut vm = Vm::start(&cfg)?;
     let t = until_node_ready(&mut vm)?;
@@ -254,12 +282,16 @@ fn node_ready_runs_workloads_across_reboots_and_power_cuts() -> Result<()> {
     let page = k.run(&["exec", "deployment/web", "--", "wget", "-qO-", "http://127.0.0.1:8080/"])?;
     let file = k.run(&["exec", "deployment/web", "--", "cat", "/var/www/index.html"])?;
     assert!(!page.trim().is_empty() && page == file, "served {page:?}, file {file:?}");
+    // The NodePort Service answers from the host, through QEMU's forward.
+    let from_host = http_get_until(web_port, CMD)?;
+    assert_eq!(from_host, file, "NodePort 30080 from the host");
 
     // A clean reboot: the Deployment comes back without being applied again.
     vm.send("reboot\n")?;
     vm.expect("rebooting", CMD)?;
     until_node_ready(&mut vm)?;
     rollout(&k)?;
+    assert_eq!(http_get_until(web_port, BOOT)?, file, "NodePort after the reboot");
     let pods = k.until(&["get", "pods", "-l", "app=web", "--no-headers"], BOOT, |o| {
         o.lines().count() == 2 && o.lines().all(|l| l.contains("Running") && l.contains("1/1"))
     })?;
@@ -284,7 +316,7 @@ fn node_ready_runs_workloads_across_reboots_and_power_cuts() -> Result<()> {
     assert!(acked.len() >= 12, "only {} writes acknowledged before the cut", acked.len());
 
     let mut cfg = VmConfig::new(&disk, &dir.join("after-cut"));
-    cfg.forwards = vec![(port, 6443)];
+    cfg.forwards = vec![(port, 6443), (web_port, 30080)];
     let mut vm = Vm::start(&cfg)?;
     until_node_ready(&mut vm)?;
     let check = vm.sh_ok("lichen datastore", CMD)?;

@@ -92,6 +92,9 @@ pub struct Options {
     /// The port the API is (or will be) served on: the `kubernetes`
     /// Service's endpoints name it.
     pub port: u16,
+    /// The address other nodes and pods reach this server at; the
+    /// `kubernetes` Service's endpoints. None: no endpoints are written.
+    pub advertise_address: Option<std::net::IpAddr>,
 }
 
 /// The API server before it listens: the routes on the datastore, with the
@@ -118,7 +121,7 @@ impl Server {
             api = api.with_service_account_issuer(issuer);
         }
         let api = Arc::new(api);
-        crate::bootstrap::ensure(&api, opts.port).map_err(ServeError::Bootstrap)?;
+        crate::bootstrap::ensure(&api, opts.port, opts.advertise_address).map_err(ServeError::Bootstrap)?;
         crate::crds::reload(&api).map_err(ServeError::Bootstrap)?;
         crate::crds::spawn_watcher(api.clone());
         crate::finalizers::spawn(api.clone());

@@ -342,6 +342,10 @@ fn server(args: ServerArgs) -> anyhow::Result<()> {
         None => lichen_apiserver::tokens::Tokens::default(),
     };
     let controllers = !disable_controllers;
+    // Where pods and other nodes reach this server (the `kubernetes`
+    // Service's endpoint): the bound address, else the node's.
+    let advertise =
+        Some(bind.ip()).filter(|ip| !ip.is_unspecified()).or(agent.node_ip).unwrap_or_else(default_node_ip);
     let agent = (!disable_agent).then(|| {
         let mut agent = agent;
         if !controllers && agent.pod_cidr.is_none() {
@@ -441,6 +445,7 @@ fn server(args: ServerArgs) -> anyhow::Result<()> {
             service_account_key_pem: pki.sa_key_pem.clone(),
             service_account_pub_pem: pki.sa_pub_pem.clone(),
             port,
+            advertise_address: Some(advertise),
         };
         let server = lichen_apiserver::Server::new(store, opts)?;
         if controllers {

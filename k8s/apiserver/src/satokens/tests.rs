@@ -32,7 +32,7 @@ fn bare_api() -> Api {
 
 fn setup(api: Api) -> Arc<Api> {
     let api = Arc::new(api);
-    crate::bootstrap::ensure(&api, 6443).unwrap();
+    crate::bootstrap::ensure(&api, 6443, None).unwrap();
     crate::rbac::install::ensure(&api).unwrap();
     api
 }

@@ -27,6 +27,7 @@ impl Cluster {
             service_account_key_pem: String::new(),
             service_account_pub_pem: String::new(),
             port: 6443,
+            advertise_address: None,
         };
         let server = lichen_apiserver::Server::new(store, opts).unwrap();
         let admin = lichen_apiserver::Identity::master("system:lichen-controllers");
