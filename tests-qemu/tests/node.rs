@@ -283,7 +283,16 @@ fn node_ready_runs_workloads_across_reboots_and_power_cuts() -> Result<()> {
     let file = k.run(&["exec", "deployment/web", "--", "cat", "/var/www/index.html"])?;
     assert!(!page.trim().is_empty() && page == file, "served {page:?}, file {file:?}");
     // The NodePort Service answers from the host, through QEMU's forward.
-    let from_host = http_get_until(web_port, CMD)?;
+    let from_host = match http_get_until(web_port, CMD) {
+        Ok(body) => body,
+        Err(e) => {
+            let why = vm.sh(
+                "nft list ruleset | head -80; grep -iE 'proxy|nft' /var/log/lichen.log | tail -20; ip -4 addr",
+                CMD,
+            );
+            bail!("{e}\nproxy state: {why:?}");
+        }
+    };
     assert_eq!(from_host, file, "NodePort 30080 from the host");
 
     // A clean reboot: the Deployment comes back without being applied again.
