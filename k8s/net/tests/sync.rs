@@ -22,6 +22,7 @@ fn api_server() -> (lichen_apiserver::Server, Client) {
         service_account_key_pem: String::new(),
         service_account_pub_pem: String::new(),
         port: 6443,
+        advertise_address: None,
     };
     let server = lichen_apiserver::Server::new(store, opts).unwrap();
     let client = Client::from_service(server.local(lichen_apiserver::Identity::master("system:kube-proxy")));
