@@ -29,6 +29,7 @@ pub fn rescue(what: &str) -> ! {
                     cmd.arg("sh");
                 }
                 cmd.env("PATH", crate::services::PATH).env("PS1", "(rescue) # ");
+                crate::sys::signals::unblock_in_child(&mut cmd);
                 match cmd.status() {
                     Ok(_) => crate::info!("rescue shell exited; starting another"),
                     Err(e) => {

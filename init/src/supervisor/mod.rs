@@ -298,6 +298,7 @@ impl Supervisor {
 fn spawn(spec: &Spec, name: &str, log_path: &std::path::Path, limit: u64) -> std::io::Result<i32> {
     let mut cmd = Command::new(&spec.program);
     cmd.args(&spec.args).env_clear().envs(spec.env.iter().map(|(k, v)| (k, v))).stdin(Stdio::null());
+    crate::sys::signals::unblock_in_child(&mut cmd);
     match &spec.output {
         Output::Log { mirror } => {
             // CLOEXEC: later children must not inherit this service's pipe.

@@ -27,8 +27,8 @@ fn set_of(signals: &[libc::c_int]) -> libc::sigset_t {
 }
 
 /// Installs no-op handlers and blocks [`HANDLED`] in the calling thread
-/// (threads spawned later inherit the mask; children get an empty mask from
-/// `std::process::Command`).
+/// (threads spawned later inherit the mask, and so would children: every
+/// child is started through [`unblock_in_child`]).
 pub fn block() -> io::Result<()> {
     for s in HANDLED {
         // SAFETY: a zeroed sigaction with a valid extern "C" handler and an
@@ -51,6 +51,28 @@ pub fn block() -> io::Result<()> {
         return Err(io::Error::from_raw_os_error(rc));
     }
     Ok(())
+}
+
+/// Makes `cmd`'s child start with no signal blocked. A child inherits its
+/// parent's signal mask across fork and exec, and `std::process::Command`
+/// does not reset it: without this a service would never see the SIGTERM
+/// that asks it to stop (Go programs such as containerd unblock signals
+/// themselves; tokio's signal handling does not).
+pub fn unblock_in_child(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the child between fork and exec, where
+    // only async-signal-safe functions may be called: sigemptyset and
+    // pthread_sigmask are, and the closure allocates nothing.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            match libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) {
+                0 => Ok(()),
+                rc => Err(io::Error::from_raw_os_error(rc)),
+            }
+        });
+    }
 }
 
 /// Waits up to `timeout` for one of [`HANDLED`]; `None` on timeout.
@@ -90,5 +112,35 @@ pub fn name(sig: libc::c_int) -> &'static str {
         libc::SIGHUP => "SIGHUP",
         libc::SIGKILL => "SIGKILL",
         _ => "signal",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blocked_in_child() -> String {
+        let mut cmd = std::process::Command::new("/bin/sh");
+        cmd.args(["-c", "grep SigBlk /proc/self/status"]);
+        unblock_in_child(&mut cmd);
+        String::from_utf8(cmd.output().unwrap().stdout).unwrap()
+    }
+
+    #[test]
+    fn children_start_with_no_signal_blocked() {
+        // In a thread of its own: the mask is per thread.
+        std::thread::spawn(|| {
+            block().unwrap();
+            let own = std::fs::read_to_string("/proc/thread-self/status").unwrap();
+            let own = own.lines().find(|l| l.starts_with("SigBlk")).unwrap().to_owned();
+            assert!(!own.ends_with("0000000000000000"), "this thread blocks signals: {own}");
+            // Whether std's spawn resets the mask depends on its spawn path
+            // (on the device, statically linked, it did not); with
+            // unblock_in_child it never matters.
+            let reset = blocked_in_child();
+            assert!(reset.trim().ends_with("0000000000000000"), "{reset}");
+        })
+        .join()
+        .unwrap();
     }
 }

@@ -69,23 +69,45 @@ pub async fn import(agent: &Agent, path: &Path) -> Result<Vec<String>, String> {
         return Ok(names);
     }
     let err = String::from_utf8_lossy(&out.stderr);
-    Err(format!("importing {}: {}", path.display(), err.trim()))
+    let said = if err.trim().is_empty() {
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    } else {
+        err.trim().to_owned()
+    };
+    Err(format!("importing {}: ctr {}: {said}", path.display(), out.status))
+}
+
+/// Failed imports: how many times, and not before when to try again.
+type Failed = HashMap<PathBuf, (u32, std::time::Instant)>;
+
+/// Back-off between attempts at an archive that failed: 5 s doubling to
+/// 5 min. A failure may be containerd's (restarting, still starting up),
+/// so it is retried; a broken archive is retried rarely.
+fn retry_after(failures: u32) -> Duration {
+    SCAN_EVERY.saturating_mul(1 << failures.saturating_sub(1).min(6)).min(Duration::from_secs(300))
 }
 
 /// One pass: imports what is new or changed, adding the names to `pinned`.
-async fn scan(agent: &Agent, seen: &mut Seen, pinned: &mut HashSet<String>) {
+async fn scan(agent: &Agent, seen: &mut Seen, failed: &mut Failed, pinned: &mut HashSet<String>) {
+    let now = std::time::Instant::now();
     let found = agent.cfg.images_dirs.iter().flat_map(|dir| changed(dir, seen));
-    for (path, key) in found.collect::<Vec<_>>() {
+    let due: Vec<_> = found.filter(|(p, _)| failed.get(p).is_none_or(|(_, at)| *at <= now)).collect();
+    for (path, key) in due {
         let started = std::time::Instant::now();
         match import(agent, &path).await {
             Ok(names) => {
                 tracing::info!(file = %path.display(), images = ?names, ms = started.elapsed().as_millis(), "air-gap image imported");
                 pinned.extend(names);
+                failed.remove(&path);
+                seen.insert(path, key);
             }
-            // Not retried until the file changes: a broken archive stays broken.
-            Err(e) => tracing::error!(error = %e, "air-gap image not imported"),
+            Err(e) => {
+                let n = failed.get(&path).map_or(1, |(n, _)| n + 1);
+                let wait = retry_after(n);
+                tracing::error!(error = %e, retry_in_s = wait.as_secs(), "air-gap image not imported");
+                failed.insert(path, (n, std::time::Instant::now() + wait));
+            }
         }
-        seen.insert(path, key);
     }
 }
 
@@ -99,9 +121,10 @@ pub async fn initial_then_watch(agent: Agent) -> tokio::task::JoinHandle<()> {
     let mut ready = agent.runtime_ready.subscribe();
     let _ = tokio::time::timeout(Duration::from_secs(60), ready.wait_for(|r| *r)).await;
     let mut seen = Seen::new();
+    let mut failed = Failed::new();
     let mut pinned = HashSet::new();
     if *agent.runtime_ready.borrow() {
-        scan(&agent, &mut seen, &mut pinned).await;
+        scan(&agent, &mut seen, &mut failed, &mut pinned).await;
     }
     tokio::spawn(async move {
         let mut usage = gc::Usage::default();
@@ -111,7 +134,7 @@ pub async fn initial_then_watch(agent: Agent) -> tokio::task::JoinHandle<()> {
             if !*agent.runtime_ready.borrow() {
                 continue;
             }
-            scan(&agent, &mut seen, &mut pinned).await;
+            scan(&agent, &mut seen, &mut failed, &mut pinned).await;
             if last_gc.elapsed() >= GC_EVERY {
                 gc::run_once(&agent, &mut usage, &pinned).await;
                 last_gc = std::time::Instant::now();
@@ -138,6 +161,12 @@ mod tests {
         assert!(changed(dir.path(), &seen).is_empty());
         std::fs::write(&a, b"xy").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(changed(dir.path(), &seen).iter().map(|(p, _)| p.clone()).collect::<Vec<_>>(), [a]);
+    }
+
+    #[test]
+    fn failed_imports_are_retried_ever_more_slowly() {
+        let waits: Vec<u64> = (1..=9).map(|n| retry_after(n).as_secs()).collect();
+        assert_eq!(waits, [5, 10, 20, 40, 80, 160, 300, 300, 300]);
     }
 }
 
