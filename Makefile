@@ -114,6 +114,9 @@ bench: image
 	mkdir -p $(BENCH)
 	LICHEN_IMAGE=$(abspath $(IMAGE)) LICHEN_PROBE_KERNEL=$(abspath $(OUT))/vmlinuz \
 		$(CARGO) test --profile tool -p lichen-tests-qemu --test boot -- --nocapture first_boot 2>&1 | tee $(BENCH)/boot.log
+	LICHEN_IMAGE=$(abspath $(IMAGE)) LICHEN_PROBE_KERNEL=$(abspath $(OUT))/vmlinuz \
+	LICHEN_KUBECTL=$(KUBECTL) LICHEN_KUBECONFIG=$(abspath $(KUBECONFIG_OUT)) \
+		$(CARGO) test --profile tool -p lichen-tests-qemu --test node -- --nocapture --include-ignored 2>&1 | tee $(BENCH)/node.log
 	$(CARGO) test --release -p lichen-store --test measure -- --ignored --nocapture 2>&1 | tee $(BENCH)/store.log
 	$(CARGO) test --profile tool -p lichen --test measure_api -- --ignored --nocapture 2>&1 | tee $(BENCH)/api.log
 	LICHEN_KUBECTL=$(KUBECTL) $(CARGO) test --profile tool -p lichen --test agent -- --ignored --nocapture measure 2>&1 | tee $(BENCH)/agent.log
@@ -122,6 +125,8 @@ bench: image
 	  echo "## image"; cat $(OUT)/manifest.json; \
 	  echo "## boot"; cat $(CARGO_TARGET_DIR)/qemu-tests/first-boot/boot-times.txt; \
 	  echo "## footprint"; cat $(CARGO_TARGET_DIR)/qemu-tests/first-boot/footprint.txt; echo; \
+	  echo "## node"; cat $(CARGO_TARGET_DIR)/qemu-tests/node/node-times.txt $(CARGO_TARGET_DIR)/qemu-tests/node/node-footprint.txt; echo; \
+	  grep '^\[node\]' $(BENCH)/node.log; \
 	  echo "## datastore"; grep -vE '^ *(Compiling|Finished|Running|running|test )|^$$' $(BENCH)/store.log; \
 	  echo "## API server"; grep '^\[' $(BENCH)/api.log; \
 	  echo "## agent"; grep '^\[' $(BENCH)/agent.log; \

@@ -342,3 +342,63 @@ fn node_ready_runs_workloads_across_reboots_and_power_cuts() -> Result<()> {
     vm.kill();
     Ok(())
 }
+
+/// `make bench`: the smallest `-m` with which the node still becomes Ready
+/// and runs a one-replica Deployment of the test image. Prints one line
+/// per size, largest first, and stops at the first that fails.
+#[test]
+#[ignore]
+fn measure_smallest_memory() -> Result<()> {
+    let (image, kubectl, kubeconfig) =
+        (env_path("LICHEN_IMAGE"), env_path("LICHEN_KUBECTL"), env_path("LICHEN_KUBECONFIG"));
+    let one = WEB.replace("replicas: 2", "replicas: 1");
+    for mib in [512u32, 384, 320, 288, 256] {
+        let dir = workdir(&format!("node-m{mib}"));
+        let disk = dir.join("disk.raw");
+        disk_copy(&image, &disk, DISK)?;
+        let port = free_port();
+        let k = Kubectl {
+            bin: kubectl.clone(),
+            kubeconfig: kubeconfig.clone(),
+            server: format!("https://127.0.0.1:{port}"),
+        };
+        let mut cfg = VmConfig::new(&disk, &dir);
+        cfg.memory_mib = mib;
+        cfg.forwards = vec![(port, 6443)];
+        let mut vm = Vm::start(&cfg)?;
+        // Below some size GRUB cannot load the kernel and initramfs
+        // (OVMF's memory map): say so at once rather than time out.
+        let (which, _) = vm.expect_any(&["lichen-init", "error: out of memory"], BOOT)?;
+        if which == 1 {
+            println!("[node] -m {mib}: GRUB out of memory loading the kernel and initramfs");
+            break;
+        }
+        let outcome = until_node_ready(&mut vm).and_then(|t| {
+            let start = Instant::now();
+            k.apply(&one)?;
+            rollout(&k)?;
+            Ok((t.node_ready, start.elapsed()))
+        });
+        let used = vm
+            .sh("grep -E 'MemTotal|MemAvailable' /proc/meminfo | tr -s ' ' | tr '\\n' ' '", CMD)
+            .map(|(o, _)| o)
+            .unwrap_or_default();
+        vm.kill();
+        match outcome {
+            Ok((ready, rolled)) => println!(
+                "[node] -m {mib}: node Ready {:.1}s after QEMU start, a 1-replica Deployment available {:.1}s after apply ({used})",
+                ready.as_secs_f64(),
+                rolled.as_secs_f64()
+            ),
+            Err(e) => {
+                println!(
+                    "[node] -m {mib}: failed: {} (console: {})",
+                    e.to_string().lines().next().unwrap_or(""),
+                    dir.join("console.log").display()
+                );
+                break;
+            }
+        }
+    }
+    Ok(())
+}
