@@ -184,6 +184,7 @@ fn run(sup: &mut Supervisor, st: &Arc<Mutex<Status>>, on_ready: &mut dyn FnMut(&
             clock_saved = now;
         }
         let wake = sup.tick(now);
+        let mut became_ready = None;
         {
             let mut s = lock(st);
             s.services = sup.status();
@@ -193,11 +194,16 @@ fn run(sup: &mut Supervisor, st: &Arc<Mutex<Status>>, on_ready: &mut dyn FnMut(&
                 s.phase = "running".into();
                 crate::info!("boot complete: essential services ready at {:.2}s", crate::log::uptime());
                 crate::log::console_raw(format!("\n{}\n\n", s.line()).as_bytes());
-                on_ready(&s);
+                became_ready = Some(s.clone());
             }
             if let Err(e) = s.publish(Path::new(status::PATH)) {
                 crate::warn!("cannot write {}: {e}", status::PATH);
             }
+        }
+        // Outside the lock: it may write to BOOT, and the DHCP thread
+        // updates the status meanwhile.
+        if let Some(s) = became_ready {
+            on_ready(&s);
         }
         let sig = signals::wait(wake.min(Duration::from_secs(5)));
         for (pid, how) in shutdown::reap() {

@@ -93,6 +93,26 @@ fn kvm_answers(kernel: &Path, limit: Duration) -> bool {
     ok
 }
 
+/// A path from the environment variable `name` (set by `make test-qemu`),
+/// which must exist.
+pub fn env_path(name: &str) -> PathBuf {
+    let p = std::env::var_os(name)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| panic!("{name} is not set: run these tests with `make test-qemu`"));
+    assert!(p.exists(), "{name} {} does not exist", p.display());
+    p
+}
+
+/// A fresh work directory for one test: `$CARGO_TARGET_DIR/qemu-tests/<name>`
+/// (kept after the test, so that a failure's console log can be read).
+pub fn workdir(name: &str) -> PathBuf {
+    let base = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+    let d = base.join("qemu-tests").join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("work dir");
+    d
+}
+
 /// What to boot and how.
 #[derive(Debug, Clone)]
 pub struct VmConfig {

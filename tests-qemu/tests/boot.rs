@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use lichen_formats::bootenv::{BootState, EnvBlock, Slot};
-use lichen_tests_qemu::{Vm, VmConfig, disk_copy, partition};
+use lichen_tests_qemu::{Vm, VmConfig, disk_copy, env_path, partition, workdir};
 
 const DISK: u64 = 2 << 30;
 /// Generous: TCG on a loaded 2-core machine.
@@ -19,19 +19,7 @@ const BOOT: Duration = Duration::from_secs(300);
 const CMD: Duration = Duration::from_secs(60);
 
 fn image() -> PathBuf {
-    let p = std::env::var_os("LICHEN_IMAGE")
-        .map(PathBuf::from)
-        .expect("LICHEN_IMAGE is not set: run these tests with `make test-qemu`");
-    assert!(p.exists(), "LICHEN_IMAGE {} does not exist", p.display());
-    p
-}
-
-fn workdir(name: &str) -> PathBuf {
-    let base = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
-    let d = base.join("qemu-tests").join(name);
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("work dir");
-    d
+    env_path("LICHEN_IMAGE")
 }
 
 /// Boots to the console shell; returns the times (since QEMU start) when the

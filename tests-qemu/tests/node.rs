@@ -18,28 +18,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use lichen_tests_qemu::{Vm, VmConfig, disk_copy};
+use lichen_tests_qemu::{Vm, VmConfig, disk_copy, env_path, workdir};
 
 const DISK: u64 = 4 << 30;
 /// Generous: TCG on a loaded 2-core machine.
 const BOOT: Duration = Duration::from_secs(600);
 const CMD: Duration = Duration::from_secs(60);
-
-fn env_path(name: &str) -> PathBuf {
-    let p = std::env::var_os(name)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| panic!("{name} is not set: run these tests with `make test-qemu`"));
-    assert!(p.exists(), "{name} {} does not exist", p.display());
-    p
-}
-
-fn workdir(name: &str) -> PathBuf {
-    let base = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
-    let d = base.join("qemu-tests").join(name);
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("work dir");
-    d
-}
 
 fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
