@@ -368,7 +368,7 @@ fn bits(start: u64, end: u64, step: u64) -> u64 {
 }
 
 /// Go's `time.ParseDuration`, in nanoseconds.
-fn parse_go_duration(orig: &str) -> Result<i64, DurationError> {
+pub fn parse_go_duration(orig: &str) -> Result<i64, DurationError> {
     let invalid = || DurationError::Invalid(orig.to_string());
     let mut s = orig;
     let mut negative = false;

@@ -33,6 +33,8 @@ pub struct Api {
     pub service_lock: tokio::sync::Mutex<()>,
     /// Bearer tokens of `--token-file`.
     pub tokens: crate::tokens::Tokens,
+    /// Join tokens: the CA they pin and the cluster's own token.
+    pub join: crate::jointokens::JoinConfig,
     /// Roles and bindings as of the store's current revision.
     pub rbac: crate::rbac::Cache,
     /// The client for node agents (logs, exec, port-forward).
@@ -170,6 +172,7 @@ impl Api {
             service_cidr,
             service_lock: tokio::sync::Mutex::new(()),
             tokens: crate::tokens::Tokens::default(),
+            join: crate::jointokens::JoinConfig::default(),
             rbac: crate::rbac::Cache::default(),
             node_client: None,
             sa_issuer: None,
@@ -189,6 +192,12 @@ impl Api {
     /// Accepts the bearer tokens of a token file.
     pub fn with_tokens(mut self, tokens: crate::tokens::Tokens) -> Self {
         self.tokens = tokens;
+        self
+    }
+
+    /// Accepts join tokens for this CA and this cluster token.
+    pub fn with_join(mut self, join: crate::jointokens::JoinConfig) -> Self {
+        self.join = join;
         self
     }
 

@@ -1,8 +1,9 @@
 //! Who is asking, as upstream's chain of authenticators: the subject of a
 //! client certificate signed by the cluster CA (CN is the user, each O a
 //! group), else a bearer token from the static token file
-//! ([`crate::tokens`]), else a service-account token
-//! ([`crate::satokens::validate`]). Anything else is 401.
+//! ([`crate::tokens`]), else a join token ([`crate::jointokens`]), else a
+//! service-account token ([`crate::satokens::validate`]). Anything else is
+//! 401.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -74,6 +75,14 @@ pub async fn authenticate(
     let token = crate::tokens::bearer(headers).ok_or(ApiError::Unauthorized)?;
     if let Some(id) = api.tokens.authenticate(token) {
         return Ok(id);
+    }
+    match crate::jointokens::authenticate(api, token).await {
+        Ok(Some(id)) => return Ok(id),
+        Ok(None) => {}
+        Err(reason) => {
+            tracing::info!(%reason, "join token refused");
+            return Err(ApiError::JoinRefused(reason));
+        }
     }
     crate::satokens::validate::authenticate(api, token).await.map_err(|e| {
         tracing::debug!(reason = %e, "bearer token refused");

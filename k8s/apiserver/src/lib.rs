@@ -25,6 +25,7 @@ pub mod eviction;
 pub mod finalizers;
 pub mod gc;
 pub mod health;
+pub mod jointokens;
 pub mod lifecycle;
 pub mod list;
 pub mod managed;

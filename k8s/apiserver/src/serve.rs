@@ -52,8 +52,24 @@ fn router(state: AppState) -> Router {
         .route("/healthz", get(|s, q| health_endpoint("healthz", s, q)))
         .route("/livez", get(|s, q| health_endpoint("livez", s, q)))
         .route("/readyz", get(|s, q| health_endpoint("readyz", s, q)))
+        .route("/cacerts", get(cacerts))
         .fallback(crate::api::handle)
         .with_state(state)
+}
+
+/// The cluster CA, unauthenticated, as k3s's `/cacerts`: a joining agent
+/// fetches it before it trusts the server, and trusts it only if its hash
+/// is the one its join token pins.
+async fn cacerts(State(s): State<AppState>) -> Response {
+    if s.api.join.ca_pem.is_empty() {
+        return crate::status::ApiError::NoRoute.into_response();
+    }
+    let mut r = s.api.join.ca_pem.clone().into_response();
+    r.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/x-pem-file"),
+    );
+    r
 }
 
 async fn version(State(s): State<AppState>) -> Json<Info> {
@@ -95,6 +111,27 @@ pub struct Options {
     /// The address other nodes and pods reach this server at; the
     /// `kubernetes` Service's endpoints. None: no endpoints are written.
     pub advertise_address: Option<std::net::IpAddr>,
+    /// The CA served at `/cacerts` and the join tokens accepted.
+    pub join: crate::jointokens::JoinConfig,
+}
+
+impl Options {
+    /// Options for `version` with everything else off or default: service
+    /// CIDR 10.43.0.0/16, no token file, no agent client, no
+    /// service-account key, port 6443, no advertised address, no join.
+    pub fn new(version: Info) -> Options {
+        Options {
+            version,
+            service_cidr: crate::services::ServiceCidr::default(),
+            tokens: crate::tokens::Tokens::default(),
+            kubelet_client: crate::nodeproxy::KubeletClient::default(),
+            service_account_key_pem: String::new(),
+            service_account_pub_pem: String::new(),
+            port: 6443,
+            advertise_address: None,
+            join: crate::jointokens::JoinConfig::default(),
+        }
+    }
 }
 
 /// The API server before it listens: the routes on the datastore, with the
@@ -111,6 +148,7 @@ impl Server {
     pub fn new(store: Arc<dyn Store>, opts: Options) -> Result<Server, ServeError> {
         let mut api = Api::new(store.clone(), opts.service_cidr)
             .with_tokens(opts.tokens)
+            .with_join(opts.join)
             .with_kubelet_client(opts.kubelet_client)?;
         if !opts.service_account_key_pem.trim().is_empty() {
             let issuer = crate::satokens::Issuer::from_pem(

@@ -72,6 +72,10 @@ pub enum ApiError {
     PatchNotApplied(String),
     #[error("Unauthorized")]
     Unauthorized,
+    /// A join token refused: 401 with the reason (unknown, expired, pins
+    /// another CA), so that an agent's operator learns why.
+    #[error("Unauthorized: {0}")]
+    JoinRefused(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("{verb} is not supported on resources of kind {resource:?}")]
@@ -111,7 +115,7 @@ impl ApiError {
             }
             ApiError::Invalid { .. } | ApiError::PatchNotApplied(_) => 422,
             ApiError::BadRequest(_) => 400,
-            ApiError::Unauthorized => 401,
+            ApiError::Unauthorized | ApiError::JoinRefused(_) => 401,
             ApiError::Forbidden(_) => 403,
             ApiError::MethodNotSupported { .. } => 405,
             ApiError::Expired(_) => 410,
@@ -132,7 +136,7 @@ impl ApiError {
             ApiError::Conflict { .. } | ApiError::ApplyConflict { .. } => "Conflict",
             ApiError::Invalid { .. } | ApiError::PatchNotApplied(_) => "Invalid",
             ApiError::BadRequest(_) => "BadRequest",
-            ApiError::Unauthorized => "Unauthorized",
+            ApiError::Unauthorized | ApiError::JoinRefused(_) => "Unauthorized",
             ApiError::Forbidden(_) => "Forbidden",
             ApiError::MethodNotSupported { .. } => "MethodNotAllowed",
             ApiError::Expired(_) => "Expired",

@@ -16,6 +16,7 @@ pub mod events;
 pub mod exec;
 pub mod hollow;
 pub mod images;
+pub mod join;
 pub mod logs;
 pub mod node;
 pub mod pods;

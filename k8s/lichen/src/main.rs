@@ -13,6 +13,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+mod token;
+
 #[derive(Parser)]
 #[command(name = "lichen", version, about = "Lichen's Kubernetes process")]
 struct Cli {
@@ -55,20 +57,29 @@ enum Cmd {
         #[arg(long, default_value = "/var/lib/lichen/server")]
         data_dir: PathBuf,
     },
-    /// Run the node agent alone against a remote API server.
+    /// Run the node agent alone, joining a remote API server.
     Agent {
         /// The API server, e.g. `https://10.0.0.1:6443`.
         #[arg(long)]
         server: String,
-        /// A bearer token the API server accepts for this node.
+        /// A join token `K10<ca sha256>::<credential>` (the server's
+        /// `pki/token` or one from `lichen token create`): the agent
+        /// trusts only a server with that CA and gets its own client
+        /// certificate. Any other token is a plain bearer token and needs
+        /// `--ca-file`.
         #[arg(long, env = "LICHEN_TOKEN")]
         token: String,
-        /// The cluster CA certificate (PEM) to trust the server with.
+        /// The cluster CA certificate (PEM), for a plain bearer token.
         #[arg(long)]
-        ca_file: PathBuf,
+        ca_file: Option<PathBuf>,
+        /// How long to wait for the client certificate when joining.
+        #[arg(long, default_value_t = 300)]
+        join_timeout: u64,
         #[command(flatten)]
         agent: AgentOpts,
     },
+    /// Manage join tokens (bootstrap tokens) on a server node.
+    Token(token::TokenArgs),
 }
 
 #[derive(clap::Args)]
@@ -213,6 +224,10 @@ fn main() -> anyhow::Result<()> {
             rt.block_on(lichen_kubelet::hollow::run(client, cfg))?;
             Ok(())
         }
+        Cmd::Token(args) => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            rt.block_on(token::run(args))
+        }
         Cmd::Datastore { data_dir } => {
             let path = data_dir.join("db/state.db");
             anyhow::ensure!(path.exists(), "no datastore at {}", path.display());
@@ -222,20 +237,23 @@ fn main() -> anyhow::Result<()> {
             println!("{}: integrity ok, revision {rev}", path.display());
             Ok(())
         }
-        Cmd::Agent { server, token, ca_file, agent } => {
+        Cmd::Agent { server, token, ca_file, join_timeout, agent } => {
             init_logging();
-            let ca_pem = std::fs::read_to_string(&ca_file)
-                .with_context(|| format!("reading {}", ca_file.display()))?;
-            let client = lichen_kubelet::client::ClientConfig {
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let join = lichen_kubelet::join::JoinOptions {
                 server,
-                ca_pem,
-                credentials: lichen_kubelet::client::Credentials::Token(token),
+                token,
+                ca_file,
+                node_name: agent.node_name.clone().unwrap_or_else(hostname),
+                dir: agent.agent_dir.join("pki"),
+                timeout: std::time::Duration::from_secs(join_timeout),
             };
-            // Standalone agents get their serving certificate by CSR with
-            // joining (not built yet): no agent endpoint until then.
+            let client = rt.block_on(lichen_kubelet::join::credentials(&join))?;
+            // Standalone agents have no serving certificate yet (a
+            // kubelet-serving CSR is still to do): no agent endpoint, so
+            // no logs/exec on them.
             let proxy = proxy_config(&agent).map(|p| (p, client.clone()));
             let cfg = agent_config(&agent, client, None);
-            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             rt.block_on(async {
                 if let Some((proxy, client)) = proxy {
                     let client = lichen_kubelet::client::Client::new(&client).context("proxy client")?;
@@ -367,6 +385,7 @@ fn server(args: ServerArgs) -> anyhow::Result<()> {
     }
     let (pki, report) = lichen_pki::Pki::load_or_create(&opts).context("cluster PKI")?;
     eprintln!("lichen: PKI in {}:\n{report}", pki.dir.display());
+    let server_token = pki.load_or_create_token().context("the cluster join token")?;
     // Shared with the CSR signing controller.
     let pki = Arc::new(pki);
     let store: Arc<dyn lichen_store::Store> = if datastore.backend == "memory" {
@@ -446,6 +465,10 @@ fn server(args: ServerArgs) -> anyhow::Result<()> {
             service_account_pub_pem: pki.sa_pub_pem.clone(),
             port,
             advertise_address: Some(advertise),
+            join: lichen_apiserver::jointokens::JoinConfig {
+                ca_pem: pki.ca_cert_pem.clone(),
+                server_token: Some(server_token),
+            },
         };
         let server = lichen_apiserver::Server::new(store, opts)?;
         if controllers {

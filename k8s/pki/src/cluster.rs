@@ -135,24 +135,17 @@ impl ClusterSecrets {
     }
 }
 
-/// Splits a join token `K10<ca_hash>::<id>:<secret>` into its three parts.
-pub fn parse_token(token: &str) -> Option<(&str, &str, &str)> {
-    let rest = token.strip_prefix("K10")?;
-    let (hash, creds) = rest.split_once("::")?;
-    let (id, secret) = creds.split_once(':')?;
-    let hex64 = hash.len() == 64 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-    (hex64 && !id.is_empty() && !secret.is_empty()).then_some((hash, id, secret))
-}
-
-fn load_or_create_token(dir: &Path, ca_hash: &str, report: &mut Report) -> Result<String, PkiError> {
+pub(crate) fn load_or_create_token(
+    dir: &Path,
+    ca_hash: &str,
+    report: &mut Report,
+) -> Result<String, PkiError> {
     let path = dir.join(file::TOKEN);
     if let Some(existing) = files::read_optional(&path)? {
         let token = existing.trim();
-        let Some((hash, _, _)) = parse_token(token) else {
-            let problem = "not a join token of the form K10<ca sha256 hex>::<id>:<secret>".to_owned();
-            return Err(identity(dir, file::TOKEN, problem));
-        };
-        if hash != ca_hash {
+        let parsed = crate::join::JoinToken::parse(token)
+            .map_err(|e| identity(dir, file::TOKEN, format!("not a join token: {e}")))?;
+        if parsed.ca_hash != ca_hash {
             return Err(identity(dir, file::TOKEN, format!("pins another CA than {}", file::CA_CERT)));
         }
         files::set_mode(&path, SECRET)?;
@@ -175,6 +168,7 @@ mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
     use super::*;
+    use crate::join::{Credential, JoinToken};
     use crate::{Pki, PkiOptions};
 
     fn options(dir: &Path) -> ClusterSecretsOptions {
@@ -215,14 +209,17 @@ mod tests {
         let (s, _) = ClusterSecrets::load_or_create(&options(tmp.path())).unwrap();
         let file = fs::read_to_string(tmp.path().join("secrets/token")).unwrap();
         assert_eq!(file, format!("{}\n", s.token));
-        let (hash, id, secret) = parse_token(&s.token).unwrap();
-        assert_eq!(hash, s.ca_hash);
-        assert_eq!(id, "server");
+        let parsed = JoinToken::parse(&s.token).unwrap();
+        assert_eq!(parsed.ca_hash, s.ca_hash);
+        let Credential::Server { secret } = parsed.credential else { panic!("not a server token") };
         assert_eq!(secret.len(), 32);
         assert!(secret.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()), "{secret}");
         let other = tempfile::tempdir().unwrap();
         let (s2, _) = ClusterSecrets::load_or_create(&options(other.path())).unwrap();
-        assert_ne!(parse_token(&s2.token).unwrap().2, secret, "a fresh secret per cluster");
+        let Credential::Server { secret: secret2 } = JoinToken::parse(&s2.token).unwrap().credential else {
+            panic!("not a server token")
+        };
+        assert_ne!(secret2, secret, "a fresh secret per cluster");
     }
 
     #[test]
@@ -272,15 +269,5 @@ mod tests {
         let e = ClusterSecrets::load_or_create(&opts).unwrap_err().to_string();
         assert!(e.contains("another CA"), "{e}");
         assert_eq!(fs::read_to_string(&path).unwrap(), foreign);
-    }
-
-    #[test]
-    fn token_parser() {
-        let h = "0".repeat(64);
-        assert_eq!(parse_token(&format!("K10{h}::server:abc")), Some((h.as_str(), "server", "abc")));
-        assert_eq!(parse_token(&format!("K10{h}::server:")), None);
-        assert_eq!(parse_token(&format!("K10{}::server:abc", "0".repeat(63))), None);
-        assert_eq!(parse_token("K10::a:b"), None);
-        assert_eq!(parse_token(&format!("K11{h}::server:abc")), None);
     }
 }

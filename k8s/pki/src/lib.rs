@@ -22,6 +22,7 @@ mod error;
 mod files;
 mod inspect;
 mod issue;
+pub mod join;
 mod kubeconfig;
 mod names;
 mod report;
@@ -35,7 +36,7 @@ use std::time::{Duration, SystemTime};
 use rcgen::{ExtendedKeyUsagePurpose, Issuer, KeyPair};
 
 use crate::clock::Clock;
-pub use crate::cluster::{ClusterSecrets, ClusterSecretsOptions, TOKEN_ID, parse_token};
+pub use crate::cluster::{ClusterSecrets, ClusterSecretsOptions, TOKEN_ID};
 pub use crate::error::PkiError;
 use crate::files::{PUBLIC, SECRET};
 use crate::issue::{LEAF_VALIDITY, LeafSpec};
@@ -291,15 +292,22 @@ impl Pki {
         .render()
     }
 
+    /// The cluster's own join token (`<dir>/token`, see
+    /// [`file::TOKEN`]), made now if missing, as
+    /// [`ClusterSecrets::load_or_create`] makes it.
+    pub fn load_or_create_token(&self) -> Result<String, PkiError> {
+        cluster::load_or_create_token(&self.dir, &self.ca_hash(), &mut Report::default())
+    }
+
     /// Lowercase hex SHA-256 of the CA certificate's DER, for join tokens
-    /// (`K10<hash>::<id>:<secret>`) that pin the CA.
+    /// (`K10<hash>::<credential>`) that pin the CA.
     pub fn ca_hash(&self) -> String {
         hex_sha256(&self.ca_der)
     }
 }
 
 /// Lowercase hex SHA-256.
-fn hex_sha256(data: &[u8]) -> String {
+pub(crate) fn hex_sha256(data: &[u8]) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, data);
     digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -183,6 +183,32 @@ pub fn cluster_roles() -> Vec<Value> {
                 rule(&["node.k8s.io"], &["runtimeclasses"], &["get", "list", "watch"]),
             ],
         ),
+        // Upstream's `system:node-proxier` (kube-proxy's role), plus what
+        // the rest of Lichen's in-process networking on every node reads:
+        // the cluster DNS (Services, EndpointSlices) and NetworkPolicy
+        // (policies, pods, namespaces). k3s gives its agents' kube-proxy
+        // and flannel users of their own; a joined Lichen agent runs them
+        // all with its node certificate, so `system:nodes` get this role.
+        cluster_role(
+            "system:node-proxier",
+            None,
+            vec![
+                rule(&[""], &["endpoints", "services"], &["list", "watch"]),
+                rule(&[""], &["nodes"], &["get", "list", "watch"]),
+                rule(&[""], &["events"], &["create", "patch", "update"]),
+                rule(&["events.k8s.io"], &["events"], &["create", "patch", "update"]),
+                rule(&["discovery.k8s.io"], &["endpointslices"], &["list", "watch"]),
+            ],
+        ),
+        cluster_role(
+            "lichen:node-network",
+            None,
+            vec![
+                rule(&["discovery.k8s.io"], &["endpointslices"], &["get", "list", "watch"]),
+                rule(&["networking.k8s.io"], &["networkpolicies"], &["get", "list", "watch"]),
+                rule(&[""], &["namespaces", "pods", "services"], &["get", "list", "watch"]),
+            ],
+        ),
         cluster_role(
             "system:node-bootstrapper",
             None,
@@ -360,6 +386,7 @@ pub fn cluster_role_bindings() -> Vec<Value> {
         binding("system:discovery", &["system:authenticated"]),
         binding("system:monitoring", &["system:monitoring"]),
         binding("system:node", &["system:nodes"]),
+        binding("lichen:node-network", &["system:nodes"]),
         // As kubeadm: bootstrapping nodes may ask for a client certificate
         // and have it approved; nodes may renew their own.
         binding("system:node-bootstrapper", &["system:bootstrappers"]),

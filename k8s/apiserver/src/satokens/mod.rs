@@ -48,7 +48,7 @@ impl Issuer {
 
 /// A core-group object as stored, `None` when there is none; `namespace`
 /// is ignored for cluster-scoped resources.
-async fn get_core(
+pub(crate) async fn get_core(
     api: &Arc<Api>,
     plural: &str,
     namespace: &str,

@@ -1,0 +1,213 @@
+//! Joining a cluster with a token: how a standalone agent (`lichen agent
+//! --server URL --token K10...`) gets the credentials it runs with.
+//!
+//! 1. Saved credentials in `<dir>` (`ca.crt`, `client.crt`, `client.key`)
+//!    that still check out (issued by the CA the token pins, for this node,
+//!    not expired) are used as they are: a restart needs no token round
+//!    trip and works while the token is revoked.
+//! 2. Otherwise the cluster CA is fetched from `/cacerts` without trusting
+//!    the server yet, and believed only if its SHA-256 is the one the token
+//!    pins: a server with another CA is refused before anything is sent.
+//! 3. With the token as its bearer credential (the server maps it to a
+//!    `system:bootstrap:*` identity that may only ask for node client
+//!    certificates), the agent makes a new key and a
+//!    CertificateSigningRequest for `system:node:<name>` with signer
+//!    `kubernetes.io/kube-apiserver-client-kubelet`, which the controllers
+//!    approve and sign; it waits for the certificate, saves key,
+//!    certificate and CA (written atomically, the key 0600) and from then
+//!    on authenticates with the certificate.
+//!
+//! A token that is not join-shaped (no `K10` prefix) is a plain bearer
+//! token used as it is, with the CA from `--ca-file`, as before joining
+//! existed.
+//!
+//! Not here yet: renewing the client certificate before it expires (one
+//! year), and the agent endpoint's serving certificate.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine as _;
+use lichen_client::{Client, ClientConfig, Credentials};
+use lichen_pki::join::{JoinToken, check_node_credentials, node_client_request};
+use serde_json::json;
+
+use lichen_pki::join::{NODE_CA as CA_FILE, NODE_CERT as CERT_FILE, NODE_KEY as KEY_FILE};
+/// The signer node client certificates come from.
+pub const SIGNER: &str = "kubernetes.io/kube-apiserver-client-kubelet";
+
+/// What joining needs.
+#[derive(Debug, Clone)]
+pub struct JoinOptions {
+    /// `https://host:port`.
+    pub server: String,
+    /// `K10<ca hash>::<credential>`, or a plain bearer token.
+    pub token: String,
+    /// The CA to trust for a plain bearer token (required then).
+    pub ca_file: Option<PathBuf>,
+    pub node_name: String,
+    /// Where the credentials are kept (`<agent-dir>/pki`).
+    pub dir: PathBuf,
+    /// How long to wait for the certificate to be issued.
+    pub timeout: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    #[error("{0}")]
+    Token(String),
+    #[error("fetching the cluster CA from {server}/cacerts: {source}")]
+    FetchCa { server: String, source: Box<lichen_client::ClientError> },
+    #[error(
+        "refusing to join {server}: its CA has sha256:{actual}, but the join token pins sha256:{pinned} (a token for another cluster, or a server impersonating this one)"
+    )]
+    CaMismatch { server: String, pinned: String, actual: String },
+    #[error("the API server refused the join token: {0}")]
+    Refused(String),
+    #[error("{what}: {source}")]
+    Api { what: String, source: Box<lichen_client::ClientError> },
+    #[error("CertificateSigningRequest {name} was {condition}: {message}")]
+    NotIssued { name: String, condition: String, message: String },
+    #[error("no certificate for CertificateSigningRequest {name} after {waited:?}: is it approved?")]
+    Timeout { name: String, waited: Duration },
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{0}")]
+    Pki(String),
+}
+
+/// The client configuration the agent runs with (joining first when it
+/// must).
+pub async fn credentials(opts: &JoinOptions) -> Result<ClientConfig, JoinError> {
+    if !opts.token.trim_start().starts_with("K10") {
+        let ca_file = opts.ca_file.as_ref().ok_or_else(|| {
+            JoinError::Token(
+                "a token that is not a K10... join token needs --ca-file to trust the server".into(),
+            )
+        })?;
+        let ca_pem = read(ca_file)?;
+        let credentials = Credentials::Token(opts.token.trim().to_owned());
+        return Ok(ClientConfig { server: opts.server.clone(), ca_pem, credentials });
+    }
+    let token = JoinToken::parse(&opts.token).map_err(|e| JoinError::Token(format!("--token: {e}")))?;
+    if let Some(saved) = saved(opts, &token) {
+        return Ok(saved);
+    }
+    let ca_pem = Client::fetch_unverified(&opts.server, "/cacerts")
+        .await
+        .map_err(|source| JoinError::FetchCa { server: opts.server.clone(), source: Box::new(source) })?;
+    let actual = lichen_pki::join::ca_hash_of_pem(&ca_pem).unwrap_or_else(|| "(no certificate)".into());
+    if actual != token.ca_hash {
+        return Err(JoinError::CaMismatch { server: opts.server.clone(), pinned: token.ca_hash, actual });
+    }
+    let bootstrap = ClientConfig {
+        server: opts.server.clone(),
+        ca_pem: ca_pem.clone(),
+        credentials: Credentials::Token(token.render()),
+    };
+    let client = Client::new(&bootstrap).map_err(|e| JoinError::Pki(e.to_string()))?;
+    let (key_pem, cert_pem) = request_certificate(&client, &opts.node_name, opts.timeout).await?;
+    lichen_pki::join::save_node_credentials(&opts.dir, &ca_pem, &cert_pem, &key_pem)
+        .map_err(|e| JoinError::Pki(e.to_string()))?;
+    tracing::info!(node = %opts.node_name, dir = %opts.dir.display(), "joined: client certificate issued and saved");
+    Ok(ClientConfig {
+        server: opts.server.clone(),
+        ca_pem,
+        credentials: Credentials::Certificate { cert_pem, key_pem },
+    })
+}
+
+/// Saved credentials that still check out against the token's CA.
+fn saved(opts: &JoinOptions, token: &JoinToken) -> Option<ClientConfig> {
+    let file = |name: &str| std::fs::read_to_string(opts.dir.join(name)).ok();
+    let (ca_pem, cert_pem, key_pem) = (file(CA_FILE)?, file(CERT_FILE)?, file(KEY_FILE)?);
+    if lichen_pki::join::ca_hash_of_pem(&ca_pem).as_deref() != Some(token.ca_hash.as_str()) {
+        tracing::warn!(dir = %opts.dir.display(), "saved credentials belong to another cluster CA than the token's: joining again");
+        return None;
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    match check_node_credentials(&ca_pem, &cert_pem, &key_pem, &opts.node_name, now) {
+        Ok(_) => {
+            tracing::info!(dir = %opts.dir.display(), "using the saved client certificate");
+            Some(ClientConfig {
+                server: opts.server.clone(),
+                ca_pem,
+                credentials: Credentials::Certificate { cert_pem, key_pem },
+            })
+        }
+        Err(problem) => {
+            tracing::warn!(dir = %opts.dir.display(), %problem, "saved client certificate unusable: joining again");
+            None
+        }
+    }
+}
+
+/// Asks for a node client certificate and waits until it is issued;
+/// returns (key PEM, certificate PEM).
+async fn request_certificate(
+    client: &Client,
+    node: &str,
+    timeout: Duration,
+) -> Result<(String, String), JoinError> {
+    let (key_pem, csr_pem) = node_client_request(node).map_err(|e| JoinError::Pki(e.to_string()))?;
+    let csr = json!({
+        "apiVersion": "certificates.k8s.io/v1",
+        "kind": "CertificateSigningRequest",
+        "metadata": {"generateName": format!("node-csr-{node}-")},
+        "spec": {
+            "request": base64::engine::general_purpose::STANDARD.encode(&csr_pem),
+            "signerName": SIGNER,
+            "usages": ["digital signature", "client auth"],
+        },
+    });
+    const PATH: &str = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
+    let created = client.create(PATH, &csr).await.map_err(|source| match source.code() {
+        Some(c) if c.as_u16() == 401 => JoinError::Refused(api_message(&source)),
+        _ => {
+            JoinError::Api { what: "creating the CertificateSigningRequest".into(), source: Box::new(source) }
+        }
+    })?;
+    let name = created["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+    let path = format!("{PATH}/{name}");
+    let start = std::time::Instant::now();
+    loop {
+        let obj = client.get(&path).await.map_err(|source| JoinError::Api {
+            what: format!("reading CertificateSigningRequest {name}"),
+            source: Box::new(source),
+        })?;
+        for c in obj["status"]["conditions"].as_array().into_iter().flatten() {
+            let kind = c["type"].as_str().unwrap_or_default();
+            if matches!(kind, "Denied" | "Failed") && c["status"].as_str() != Some("False") {
+                let message = c["message"].as_str().unwrap_or_default().to_owned();
+                return Err(JoinError::NotIssued { name, condition: kind.to_lowercase(), message });
+            }
+        }
+        if let Some(cert) = obj["status"]["certificate"].as_str().filter(|c| !c.is_empty()) {
+            let cert = base64::engine::general_purpose::STANDARD
+                .decode(cert)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| {
+                    JoinError::Pki(format!("CertificateSigningRequest {name}: certificate is not base64 PEM"))
+                })?;
+            return Ok((key_pem, cert));
+        }
+        if start.elapsed() >= timeout {
+            return Err(JoinError::Timeout { name, waited: timeout });
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn api_message(e: &lichen_client::ClientError) -> String {
+    match e {
+        lichen_client::ClientError::Api { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn read(path: &Path) -> Result<String, JoinError> {
+    std::fs::read_to_string(path).map_err(|source| JoinError::Io { path: path.to_owned(), source })
+}
