@@ -380,8 +380,11 @@ fn server(args: ServerArgs) -> anyhow::Result<()> {
     let mut opts = lichen_pki::PkiOptions::new(data_dir.join("pki"), &hostname);
     opts.extra_sans = tls_san;
     opts.server_url = format!("https://127.0.0.1:{port}");
-    if !bind.ip().is_unspecified() {
-        opts.node_ips.push(bind.ip());
+    // Agents on other machines reach the server at its advertised address.
+    for ip in [bind.ip(), advertise] {
+        if !ip.is_unspecified() && !ip.is_loopback() && !opts.node_ips.contains(&ip) {
+            opts.node_ips.push(ip);
+        }
     }
     let (pki, report) = lichen_pki::Pki::load_or_create(&opts).context("cluster PKI")?;
     eprintln!("lichen: PKI in {}:\n{report}", pki.dir.display());

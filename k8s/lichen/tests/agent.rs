@@ -34,8 +34,9 @@ impl Node {
         Node::start_mode(tag, extra, false)
     }
 
-    /// A server without agent plus `lichen agent` as a process of its own
-    /// (authenticated by a static token as `system:node:<name>`).
+    /// A server without agent plus `lichen agent` as a process of its own,
+    /// joining with the cluster's token (`pki/token`): it pins the CA and
+    /// gets its client certificate through a CSR.
     fn start_standalone(tag: &str) -> Option<Node> {
         Node::start_mode(tag, &[], true)
     }
@@ -86,22 +87,16 @@ impl Node {
             c
         };
         let (server, agent) = if standalone {
-            let tokens = tmp.path().join("tokens.csv");
-            std::fs::write(&tokens, format!("node-token,system:node:{NODE},node-uid,\"system:nodes\"\n"))
-                .unwrap();
-            let server_args =
-                vec!["--disable-agent".to_owned(), "--token-file".to_owned(), tokens.display().to_string()];
-            let server = Server::start_node(launcher.clone(), &server_args, &ns_path);
+            let server = Server::start_node(launcher.clone(), &["--disable-agent".to_owned()], &ns_path);
+            let token = std::fs::read_to_string(server.data.join("pki/token")).unwrap();
             let mut cmd = launcher();
             cmd.args([
                 "agent",
                 "--server",
                 &format!("https://127.0.0.1:{}", server.port),
                 "--token",
-                "node-token",
+                token.trim(),
             ])
-            .arg("--ca-file")
-            .arg(server.data.join("pki/ca.crt"))
             .args(&args);
             (server, Some(cmd.spawn().unwrap()))
         } else {

@@ -57,12 +57,23 @@ impl Server {
     /// runs the lichen binary there (e.g. `nsenter --net=…`), `args` are
     /// the agent flags. kubectl runs in the namespace too.
     pub fn start_node(cmd: impl Fn() -> Command + Send + 'static, args: &[String], netns: &Path) -> Server {
+        Server::start_node_bound(cmd, "127.0.0.1:0", args, netns)
+    }
+
+    /// [`Server::start_node`] serving on `bind`.
+    pub fn start_node_bound(
+        cmd: impl Fn() -> Command + Send + 'static,
+        bind: &str,
+        args: &[String],
+        netns: &Path,
+    ) -> Server {
+        let bind = bind.to_owned();
         let dir = tempfile::Builder::new().prefix("lichen-node").tempdir_in("/tmp").unwrap();
         let data = dir.path().join("data");
         let extra: Vec<String> = args.to_vec();
         let launcher = Box::new(move |data: &Path| {
             let mut c = cmd();
-            c.args(["server", "--data-dir"]).arg(data).args(["--bind", "127.0.0.1:0"]).args(&extra);
+            c.args(["server", "--data-dir"]).arg(data).args(["--bind", &bind]).args(&extra);
             c
         });
         let (child, port) = spawn_with(&launcher, &data);
