@@ -299,3 +299,94 @@ async fn policies_allow_deny_and_come_back() {
     assert_eq!(policy::observe(&cfg).unwrap(), None, "cleanup leaves the table");
     policy::cleanup(&cfg).unwrap(); // idempotent
 }
+
+/// Render and apply a cluster of 2,000 pods in 20 namespaces, 40 of them
+/// on this node, under 200 policies (peers: a label in the namespace, a
+/// namespace label, an ipBlock; named ports both ways), in a namespace of
+/// the test's own; prints `[policy]` timings.
+#[test]
+#[ignore = "benchmark; run with --ignored --nocapture"]
+fn benchmark_two_thousand_pods() {
+    if let Some(why) = missing_prerequisite() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let ns = Netns::new(format!("lnpolb{}", std::process::id()));
+    let dir = tempfile::tempdir().unwrap();
+    let wrapper = dir.path().join("nft");
+    std::fs::write(&wrapper, format!("#!/bin/sh\nexec ip netns exec {} nft \"$@\"\n", ns.0)).unwrap();
+    run(&["chmod", "+x", wrapper.to_str().unwrap()]);
+    let mut cfg = Config::new("node-a");
+    cfg.nft = wrapper;
+
+    let (pods, namespaces, policies) = synthetic(2000, 20, 200);
+    let t = Instant::now();
+    let rs = policy::desired(&cfg, &policies, &pods, &namespaces);
+    let text = rs.definition();
+    let elements: usize = rs.sets.values().map(|s| s.elements.len()).sum();
+    println!(
+        "[policy] render 2000 pods, 200 policies (debug build): {} ms, {} KiB, {} chains, {} rules, {} sets, {} elements",
+        t.elapsed().as_millis(),
+        text.len() / 1024,
+        rs.counts().0,
+        rs.counts().1,
+        rs.sets.len(),
+        elements
+    );
+    let whole = lichen_net::proxy::nft::transaction(&cfg.table, &text);
+    timed(&cfg, &whole, "first sync (whole table)");
+    timed(&cfg, &whole, "whole-table replacement (same rules)");
+    // One pod changes its labels: peers sets change.
+    let mut changed = pods.clone();
+    changed[7]["metadata"]["labels"]["tier"] = json!("back");
+    let t = Instant::now();
+    let after = policy::desired(&cfg, &policies, &changed, &namespaces);
+    let update = after.update_from(&rs).unwrap();
+    let diff_ms = t.elapsed().as_millis();
+    timed(&cfg, &update, &format!("update: one pod relabelled (render+diff {diff_ms} ms)"));
+    let listed = policy::observe(&cfg).unwrap().unwrap();
+    assert_eq!(lichen_net::proxy::ruleset::listed_counts(&listed), after.counts());
+    policy::cleanup(&cfg).unwrap();
+}
+
+fn timed(cfg: &Config, commands: &str, what: &str) {
+    let t = Instant::now();
+    lichen_net::proxy::nft::run_file(&cfg.nft, commands).unwrap();
+    println!("[policy] {what}: {} ms", t.elapsed().as_millis());
+}
+
+fn synthetic(n: u32, namespaces: u32, policies: u32) -> (Vec<Value>, Vec<Value>, Vec<Value>) {
+    let base = u32::from("10.42.0.1".parse::<std::net::Ipv4Addr>().unwrap());
+    let pods = (0..n)
+        .map(|i| {
+            let ip = std::net::Ipv4Addr::from(base + i).to_string();
+            json!({
+                "metadata": {"namespace": format!("ns{}", i % namespaces), "name": format!("pod{i}"),
+                             "labels": {"app": format!("app{}", i % 10), "tier": if i % 2 == 0 { "front" } else { "back" }}},
+                "spec": {"nodeName": if i % 50 == 7 { "node-a" } else { "node-b" },
+                         "containers": [{"name": "c", "ports": [{"name": "http", "containerPort": 8080}]}]},
+                "status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}]},
+            })
+        })
+        .collect();
+    let nss = (0..namespaces)
+        .map(|i| json!({"metadata": {"name": format!("ns{i}"), "labels": {"team": format!("t{}", i % 5)}}}))
+        .collect();
+    let pols = (0..policies)
+        .map(|i| {
+            json!({
+                "metadata": {"namespace": format!("ns{}", i % namespaces), "name": format!("pol{i}")},
+                "spec": {
+                    "podSelector": {"matchLabels": {"app": format!("app{}", i % 10)}},
+                    "ingress": [{"from": [{"podSelector": {"matchLabels": {"tier": "front"}}},
+                                          {"namespaceSelector": {"matchLabels": {"team": format!("t{}", i % 5)}},
+                                           "podSelector": {"matchLabels": {"app": "app1"}}}],
+                                 "ports": [{"port": "http"}, {"port": 443}]}],
+                    "egress": [{"to": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.42.0.0/16"]}}]},
+                               {"to": [{"podSelector": {"matchLabels": {"tier": "back"}}}], "ports": [{"port": "http"}]}],
+                },
+            })
+        })
+        .collect();
+    (pods, nss, pols)
+}

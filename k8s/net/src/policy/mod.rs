@@ -71,8 +71,14 @@ impl Config {
 /// The table for these objects (as the API returns them), as data.
 pub fn desired(cfg: &Config, policies: &[Value], pods: &[Value], namespaces: &[Value]) -> Ruleset {
     let cluster = model::Cluster::new(pods, namespaces);
-    let policies: Vec<model::Policy> =
-        policies.iter().filter_map(|p| model::Policy::from_json(p, &cluster)).collect();
+    // Only policies selecting a pod of this node matter to its pods'
+    // isolation; the others' peers are not resolved at all.
+    let local: Vec<&model::Pod> = cluster.pods.iter().filter(|p| p.node == cfg.node_name).collect();
+    let policies: Vec<model::Policy> = policies
+        .iter()
+        .filter(|p| model::selects_any(p, &local))
+        .filter_map(|p| model::Policy::from_json(p, &cluster))
+        .collect();
     let enforced = model::enforced(&cluster, &policies, &cfg.node_name);
     render::ruleset(&cfg.table, &enforced)
 }

@@ -164,7 +164,9 @@ impl Ranges {
 
     pub fn contains(&self, ip: Ipv4Addr) -> bool {
         let ip = u32::from(ip);
-        self.0.iter().any(|&(a, b)| a <= ip && ip <= b)
+        // The last range starting at or before `ip`.
+        let i = self.0.partition_point(|&(a, _)| a <= ip);
+        i > 0 && self.0[i - 1].1 >= ip
     }
 }
 
@@ -257,8 +259,7 @@ impl Policy {
         let meta = &policy["metadata"];
         let namespace = meta["namespace"].as_str()?.to_owned();
         let spec = &policy["spec"];
-        // An absent podSelector is Go's zero LabelSelector: every pod.
-        let pod_selector = selector(Some(spec.get("podSelector").unwrap_or(&Value::Object(Map::new()))));
+        let pod_selector = pod_selector(spec);
         let types: Vec<&str> = match spec["policyTypes"].as_array() {
             Some(t) if !t.is_empty() => t.iter().filter_map(Value::as_str).collect(),
             _ if spec["egress"].is_array() => vec!["Ingress", "Egress"],
@@ -294,6 +295,19 @@ impl Policy {
             Direction::Egress => self.egress.as_deref(),
         }
     }
+}
+
+/// `spec.podSelector`; absent is Go's zero LabelSelector: every pod.
+fn pod_selector(spec: &Value) -> Selector {
+    selector(Some(spec.get("podSelector").unwrap_or(&Value::Object(Map::new()))))
+}
+
+/// Whether `policy` selects any of `pods`: a cheap test, before resolving
+/// its peers, that it matters to them at all.
+pub fn selects_any(policy: &Value, pods: &[&Pod]) -> bool {
+    let Some(namespace) = policy["metadata"]["namespace"].as_str() else { return false };
+    let selector = pod_selector(&policy["spec"]);
+    pods.iter().any(|p| p.namespace == namespace && selector.matches(&p.labels))
 }
 
 fn rule(r: &Value, dir: Direction, namespace: &str, cluster: &Cluster) -> Rule {
@@ -337,12 +351,16 @@ fn peer(p: &Value, namespace: &str, cluster: &Cluster) -> Vec<(u32, u32)> {
     if pods.is_none() && namespaces.is_none() {
         return Vec::new();
     }
+    // Each namespace is matched once, not once per pod.
+    let mut matched: BTreeMap<&str, bool> = BTreeMap::new();
     cluster
         .pods
         .iter()
         .filter(|pod| match &namespaces {
             None => pod.namespace == namespace,
-            Some(ns) => ns.matches(&cluster.namespace_labels(&pod.namespace)),
+            Some(ns) => *matched
+                .entry(&pod.namespace)
+                .or_insert_with(|| ns.matches(&cluster.namespace_labels(&pod.namespace))),
         })
         .filter(|pod| pods.as_ref().is_none_or(|s| s.matches(&pod.labels)))
         .flat_map(|pod| pod.ips.iter().map(|ip| (u32::from(*ip), u32::from(*ip))))
