@@ -294,6 +294,52 @@ async fn policies_allow_deny_and_come_back() {
     let table = policy::observe(&cfg).unwrap().unwrap();
     assert!(!table.contains("jump"), "{table}");
 
+    // Egress by named port, resolved against the destination pod: the
+    // other client may reach app=server pods on their "http" port (8080)...
+    let mut egress = network_policy(
+        "other-egress",
+        json!({
+            "podSelector": {"matchExpressions": [{"key": "role", "operator": "DoesNotExist"},
+                                                 {"key": "app", "operator": "DoesNotExist"}]},
+            "policyTypes": ["Egress"],
+            "egress": [{"to": [{"podSelector": {"matchLabels": {"app": "server"}}}], "ports": [{"port": "http"}]}],
+        }),
+    );
+    client.create(POLICIES, &egress).await.unwrap();
+    wait_for("the named-port egress rule", Duration::from_secs(5), || async {
+        policy::observe(&cfg).unwrap().unwrap_or_default().contains(&format!("{SERVER_IP} . tcp . 8080"))
+    })
+    .await;
+    assert!(reaches(&other).await, "egress to the server's named port is refused");
+    // ... and not on a port name the server does not have.
+    egress["spec"]["egress"][0]["ports"][0]["port"] = json!("metrics");
+    let path = format!("{POLICIES}/other-egress");
+    egress["metadata"] = client.get(&path).await.unwrap()["metadata"].clone();
+    client.replace(&path, &egress).await.unwrap();
+    wait_for("egress to an unknown port name to be denied", Duration::from_secs(5), || async {
+        !reaches(&other).await
+    })
+    .await;
+    assert!(reaches(&allowed).await, "the allowed client has no policy");
+    client.delete(&path, &json!({})).await.unwrap();
+    wait_for("the egress policy to go", Duration::from_secs(5), || reaches(&other)).await;
+
+    // ipBlock with except, in the kernel's interval set.
+    let block = network_policy(
+        "server-block",
+        json!({
+            "podSelector": {"matchLabels": {"app": "server"}},
+            "ingress": [{"from": [{"ipBlock": {"cidr": "10.99.0.0/24", "except": [format!("{OTHER_IP}/32")]}}],
+                         "ports": [{"protocol": "TCP", "port": 8000, "endPort": 8100}]}],
+        }),
+    );
+    client.create(POLICIES, &block).await.unwrap();
+    wait_for("the ipBlock except to refuse the other client", Duration::from_secs(5), || async {
+        !reaches(&other).await
+    })
+    .await;
+    assert!(reaches(&allowed).await, "the allowed client is outside the except");
+
     task.abort();
     policy::cleanup(&cfg).unwrap();
     assert_eq!(policy::observe(&cfg).unwrap(), None, "cleanup leaves the table");
