@@ -318,7 +318,11 @@ fn rule(r: &Value, dir: Direction, namespace: &str, cluster: &Cluster) -> Rule {
         )),
         _ => Peers::Any,
     };
+    let listed = r["ports"].as_array().map_or(0, Vec::len);
     let ports: Vec<PortSpec> = r["ports"].as_array().into_iter().flatten().filter_map(port_spec).collect();
+    // Ports we cannot read (an unknown protocol) match nothing: a rule
+    // whose every port is such must not become "all ports".
+    let peers = if listed > 0 && ports.is_empty() { Peers::Ranges(Ranges::default()) } else { peers };
     let mut named_destinations = BTreeSet::new();
     if dir == Direction::Egress {
         for spec in &ports {

@@ -212,6 +212,18 @@ fn ports_numeric_ranges_named_and_protocols() {
 }
 
 #[test]
+fn unreadable_ports_match_nothing_rather_than_everything() {
+    let spec = json!({"podSelector": {}, "ingress": [{"ports": [{"protocol": "ICMP", "port": 1}]}]});
+    assert!(!allowed(spec.clone(), "web", IN, "10.42.0.11", 1));
+    assert!(!allowed(spec, "web", IN, "10.42.0.11", 80));
+    let bad_cidr = json!({"podSelector": {}, "ingress": [{"from": [{"ipBlock": {"cidr": "nonsense"}}]}]});
+    assert!(!allowed(bad_cidr, "web", IN, "10.42.0.11", 80));
+    let everything = json!({"podSelector": {}, "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}]});
+    assert!(allowed(everything.clone(), "web", OUT, "255.255.255.255", 80));
+    assert!(allowed(everything, "web", OUT, "0.0.0.0", 80));
+}
+
+#[test]
 fn egress_named_ports_resolve_against_each_destination() {
     let (mut pods, namespaces) = world();
     // db serves "http" on 5432 instead.
@@ -369,7 +381,12 @@ fn nft_accepts_the_ruleset() {
     let (pods, namespaces) = world();
     let cfg = Config::new("node-a");
     let dir = tempfile::tempdir().unwrap();
-    for policies in [rich_policies(), Vec::new()] {
+    let everything = policy(
+        "default",
+        "all",
+        json!({"podSelector": {}, "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}]}),
+    );
+    for policies in [rich_policies(), Vec::new(), vec![everything]] {
         let text = nft::transaction(&cfg.table, &render(&cfg, &policies, &pods, &namespaces));
         std::fs::write(dir.path().join("rules.nft"), &text).unwrap();
         unshare_sh("nft -c -f rules.nft", dir.path());
