@@ -436,3 +436,40 @@ fn synthetic(n: u32, namespaces: u32, policies: u32) -> (Vec<Value>, Vec<Value>,
         .collect();
     (pods, nss, pols)
 }
+
+/// A failing `nft` is logged and retried, and never stops `run`: a fake
+/// `nft` (no root needed) refuses the first transaction and takes the
+/// second, which must replace the table whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nft_failures_are_retried() {
+    let _ = tracing_subscriber::fmt().with_test_writer().try_init();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let fake = dir.path().join("nft");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\nlog={}\n[ \"$1\" = --version ] && {{ echo fake; exit 0; }}\n\
+             [ \"$1\" = -f ] || exit 1\n\
+             n=$(grep -c '^transaction' $log 2>/dev/null || true)\n\
+             {{ echo transaction; cat; }} >> $log\n\
+             [ \"${{n:-0}}\" -ge 1 ] || {{ echo 'Error: kaputt' >&2; exit 1; }}\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    run(&["chmod", "+x", fake.to_str().unwrap()]);
+    let (_server, client) = api_server();
+    let mut cfg = Config::new("node-a");
+    cfg.nft = fake;
+    let task = tokio::spawn(policy::run(client, cfg));
+    wait_for("a second transaction", Duration::from_secs(10), || async {
+        std::fs::read_to_string(&log).unwrap_or_default().matches("transaction").count() >= 2
+    })
+    .await;
+    assert!(!task.is_finished(), "run stopped");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let second = text.rsplit("transaction\n").next().unwrap();
+    assert!(second.starts_with("add table ip lichen-policy\ndelete table ip lichen-policy\n"), "{second}");
+    task.abort();
+}
