@@ -18,4 +18,5 @@
 
 #![forbid(unsafe_code)]
 
+pub mod dns;
 pub mod proxy;
