@@ -155,6 +155,18 @@ pub async fn ensure_service(client: &Client, ip: Ipv4Addr) -> Result<bool, Ensur
     }
 }
 
+/// An error and its sources, `: `-separated (for logs).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
 const BACKOFF_MIN: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
@@ -219,7 +231,7 @@ async fn ensure_interface(cfg: &Config, ip: Ipv4Addr) {
                 return;
             }
             Err(e) => {
-                tracing::error!(interface = %cfg.interface, error = %e, retry_in = ?backoff, "setting up the cluster DNS address failed");
+                tracing::error!(interface = %cfg.interface, error = %chain(&e), retry_in = ?backoff, "setting up the cluster DNS address failed");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(BACKOFF_MAX);
             }
