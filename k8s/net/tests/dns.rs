@@ -138,6 +138,15 @@ async fn fake_upstream() -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
     (addr, seen)
 }
 
+/// Waits until the server listens (a UDP question before that gets a
+/// port-unreachable).
+async fn wait_listening(addr: SocketAddr) {
+    wait_for("the DNS server to listen", Duration::from_secs(5), || async {
+        TcpStream::connect(addr).await.is_ok()
+    })
+    .await;
+}
+
 async fn wait_for<F, Fut>(what: &str, limit: Duration, mut f: F) -> Duration
 where
     F: FnMut() -> Fut,
@@ -182,6 +191,7 @@ async fn cluster_names_are_answered_and_others_forwarded() {
     let cfg = loopback_config(port, upstream);
     // Before the API has any object, the server already runs.
     let task = tokio::spawn(dns::run(client.clone(), cfg));
+    wait_listening(dns_addr).await;
 
     // kube-dns reserves 10.43.0.10 and is made once.
     assert!(dns::ensure_service(&client, dns::DEFAULT_ADDRESS).await.unwrap());
@@ -224,6 +234,11 @@ async fn cluster_names_are_answered_and_others_forwarded() {
     println!("[dns] a new Service answered within {} ms", took.as_millis());
     wait_for("db's A records", Duration::from_secs(5), || async {
         ask(dns_addr, "db.default.svc.cluster.local.", RecordType::A, false).await.answers.len() == 2
+    })
+    .await;
+
+    wait_for("ext's CNAME", Duration::from_secs(5), || async {
+        !ask(dns_addr, "ext.default.svc.cluster.local.", RecordType::CNAME, false).await.answers.is_empty()
     })
     .await;
 
@@ -307,6 +322,7 @@ async fn all_upstreams_failing_is_servfail() {
     cfg.upstream_timeout = Duration::from_millis(300);
     let task = tokio::spawn(dns::run(client, cfg));
     let dns_addr = SocketAddr::from(([127, 0, 0, 1], port));
+    wait_listening(dns_addr).await;
     wait_for("the server", Duration::from_secs(5), || async {
         ask(dns_addr, "cluster.local.", RecordType::SOA, false).await.metadata.response_code
             == ResponseCode::NoError
@@ -445,6 +461,7 @@ async fn measure_dns_queries() {
     let port = free_port();
     let dns_addr = SocketAddr::from(([127, 0, 0, 1], port));
     tokio::spawn(dns::run(client.clone(), loopback_config(port, upstream)));
+    wait_listening(dns_addr).await;
     let t = Instant::now();
     for i in 0..1000 {
         client
