@@ -3,7 +3,9 @@
 //! and EndpointSlices into one nftables table on the node, as upstream
 //! kube-proxy's nftables mode does; NetworkPolicy enforcement (`policy`),
 //! which filters the forwarded traffic of the node's pods in a table of its
-//! own. Later: cluster DNS and the VXLAN overlay.
+//! own; the cluster DNS (`dns`), answered on every node from Services and
+//! EndpointSlices (hickory-server), other names forwarded to the node's
+//! resolvers. Later: the VXLAN overlay.
 //!
 //! Rules are programmed by running Debian's `nft` binary (`nft -f -`, one
 //! atomic transaction per sync), as kube-proxy's nftables mode does through
@@ -19,5 +21,6 @@
 
 #![forbid(unsafe_code)]
 
+pub mod dns;
 pub mod policy;
 pub mod proxy;

@@ -158,12 +158,18 @@ fn backends(slices: &[Value], node_name: &str) -> Backends {
     out
 }
 
-/// Every service port to proxy on node `node_name`, sorted by
+/// Every service port to proxy on node `node_name` (Services labelled
+/// `lichen.dev/node-local: "true"` are answered by each node itself and
+/// left out), sorted by
 /// namespace, service, protocol and port name.
 pub fn desired(services: &[Value], slices: &[Value], node_name: &str) -> Vec<ServicePort> {
     let mut backends = backends(slices, node_name);
     let mut out = Vec::new();
     for svc in services {
+        // Served on every node itself (cluster DNS): no DNAT, no reject.
+        if str_at(svc, "/metadata/labels/lichen.dev~1node-local") == "true" {
+            continue;
+        }
         let Some(cluster_ip) = cluster_ip(svc) else { continue };
         let spec = &svc["spec"];
         let kind = spec["type"].as_str().unwrap_or("ClusterIP");
@@ -227,4 +233,33 @@ pub fn desired(services: &[Value], slices: &[Value], node_name: &str) -> Vec<Ser
         ))
     });
     out
+}
+
+#[cfg(test)]
+mod node_local_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use serde_json::json;
+
+    use super::desired;
+
+    #[test]
+    fn node_local_services_are_not_proxied() {
+        let dns = crate::dns::kube_dns_service("10.43.0.10".parse().unwrap());
+        let mut plain = dns.clone();
+        plain["metadata"]["labels"] = json!({"k8s-app": "kube-dns"});
+        plain["metadata"]["name"] = json!("other-dns");
+        plain["spec"]["clusterIP"] = json!("10.43.0.11");
+        let ports = desired(&[dns, plain], &[], "node-a");
+        // Without the label the same Service gets both ports (and, having
+        // no endpoints, the reject); with it, nothing at all.
+        let ips: Vec<String> = ports.iter().map(|p| p.cluster_ip.to_string()).collect();
+        assert_eq!(ips, ["10.43.0.11", "10.43.0.11"]);
+        let text = crate::proxy::render(
+            &crate::proxy::Config::new("node-a", vec![]),
+            &[crate::dns::kube_dns_service("10.43.0.10".parse().unwrap())],
+            &[],
+        );
+        assert!(!text.contains("10.43.0.10"), "{text}");
+    }
 }
