@@ -152,9 +152,10 @@ struct AgentOpts {
     /// The agent endpoint's port (logs, exec, port-forward).
     #[arg(long, default_value_t = 10250)]
     agent_port: u16,
-    /// The cluster DNS server pods are given (ClusterFirst).
-    #[arg(long)]
-    cluster_dns: Option<std::net::IpAddr>,
+    /// The cluster DNS address, served on every node and given to pods
+    /// (ClusterFirst): the tenth address of the service CIDR.
+    #[arg(long, default_value_t = lichen_net::dns::DEFAULT_ADDRESS)]
+    cluster_dns: std::net::Ipv4Addr,
     #[arg(long, default_value = "cluster.local")]
     cluster_domain: String,
     #[arg(long, default_value_t = 110)]
@@ -186,6 +187,12 @@ struct AgentOpts {
     /// Run without the Service proxy (nftables rules for Services).
     #[arg(long)]
     disable_proxy: bool,
+    /// Run without the cluster DNS on this node.
+    #[arg(long)]
+    disable_dns: bool,
+    /// Run without NetworkPolicy enforcement on this node.
+    #[arg(long)]
+    disable_network_policy: bool,
 }
 
 /// Where the cluster state lives and how its history is trimmed.
@@ -252,13 +259,11 @@ fn main() -> anyhow::Result<()> {
             // Standalone agents have no serving certificate yet (a
             // kubelet-serving CSR is still to do): no agent endpoint, so
             // no logs/exec on them.
-            let proxy = proxy_config(&agent).map(|p| (p, client.clone()));
+            let networking = Networking::new(&agent);
+            let net_client = lichen_kubelet::client::Client::new(&client).context("API client")?;
             let cfg = agent_config(&agent, client, None);
             rt.block_on(async {
-                if let Some((proxy, client)) = proxy {
-                    let client = lichen_kubelet::client::Client::new(&client).context("proxy client")?;
-                    tokio::spawn(lichen_net::proxy::run(client.with_user_agent("kube-proxy"), proxy));
-                }
+                networking.spawn(|agent| net_client.with_user_agent(agent));
                 lichen_kubelet::Agent::new(cfg)?.run(None).await;
                 Ok(())
             })
@@ -292,11 +297,36 @@ fn os_image() -> String {
         .unwrap_or_else(|| "Linux".into())
 }
 
-/// The Service proxy's settings, `None` with `--disable-proxy`.
-fn proxy_config(o: &AgentOpts) -> Option<lichen_net::proxy::Config> {
-    let node_name = o.node_name.clone().unwrap_or_else(hostname);
-    let node_ip = o.node_ip.unwrap_or_else(default_node_ip);
-    (!o.disable_proxy).then(|| lichen_net::proxy::Config::new(&node_name, vec![node_ip]))
+/// A node's in-process networking (`lichen-net`): what runs, and how.
+struct Networking {
+    proxy: Option<lichen_net::proxy::Config>,
+    dns: Option<lichen_net::dns::Config>,
+    policy: Option<lichen_net::policy::Config>,
+}
+
+impl Networking {
+    fn new(o: &AgentOpts) -> Networking {
+        let node_name = o.node_name.clone().unwrap_or_else(hostname);
+        let node_ip = o.node_ip.unwrap_or_else(default_node_ip);
+        Networking {
+            proxy: (!o.disable_proxy).then(|| lichen_net::proxy::Config::new(&node_name, vec![node_ip])),
+            dns: (!o.disable_dns).then(|| lichen_net::dns::Config::new(o.cluster_dns, &o.cluster_domain)),
+            policy: (!o.disable_network_policy).then(|| lichen_net::policy::Config::new(&node_name)),
+        }
+    }
+
+    /// Spawns each part with the client `client(user_agent)` gives.
+    fn spawn(self, client: impl Fn(&str) -> lichen_kubelet::client::Client) {
+        if let Some(cfg) = self.proxy {
+            tokio::spawn(lichen_net::proxy::run(client("kube-proxy"), cfg));
+        }
+        if let Some(cfg) = self.dns {
+            tokio::spawn(lichen_net::dns::run(client("lichen-dns"), cfg));
+        }
+        if let Some(cfg) = self.policy {
+            tokio::spawn(lichen_net::policy::run(client("lichen-network-policy"), cfg));
+        }
+    }
 }
 
 fn agent_config(
@@ -324,7 +354,7 @@ fn agent_config(
         ),
         port: o.agent_port,
         max_pods: o.max_pods,
-        cluster_dns: o.cluster_dns,
+        cluster_dns: Some(std::net::IpAddr::V4(o.cluster_dns)),
         cluster_domain: o.cluster_domain.clone(),
         images_dirs: if o.images_dirs.is_empty() {
             vec![o.agent_dir.join("images")]
@@ -364,6 +394,7 @@ fn server(args: ServerArgs) -> anyhow::Result<()> {
     // Service's endpoint): the bound address, else the node's.
     let advertise =
         Some(bind.ip()).filter(|ip| !ip.is_unspecified()).or(agent.node_ip).unwrap_or_else(default_node_ip);
+    let cluster_dns = agent.cluster_dns;
     let agent = (!disable_agent).then(|| {
         let mut agent = agent;
         if !controllers && agent.pod_cidr.is_none() {
@@ -441,7 +472,7 @@ fn server(args: ServerArgs) -> anyhow::Result<()> {
                 key_pem: serving.key_pem,
                 client_ca_pem: pki.ca_cert_pem.clone(),
             };
-            Some((agent_config(&o, client, Some(serving)), listener, proxy_config(&o)))
+            Some((agent_config(&o, client, Some(serving)), listener, Networking::new(&o)))
         }
     };
     let version = lichen_apiserver::version::Info::new(
@@ -488,18 +519,30 @@ fn server(args: ServerArgs) -> anyhow::Result<()> {
             }));
             tokio::spawn(lichen_controllers::run(client, cfg));
         }
-        if let Some((agent_cfg, listener, proxy)) = agent {
+        if let Some((agent_cfg, listener, networking)) = agent {
             // The CRI channel needs the runtime, so the agent is made here.
             let agent = lichen_kubelet::Agent::new(agent_cfg).context("node agent")?;
             tokio::spawn(agent.run(Some(listener)));
-            if let Some(proxy) = proxy {
-                // In-process, as a trusted identity (upstream's kube-proxy
-                // user; there is no system:node-proxier role yet).
-                let identity = lichen_apiserver::Identity::master("system:kube-proxy");
-                let client = lichen_kubelet::client::Client::from_service(server.local(identity));
-                tokio::spawn(lichen_net::proxy::run(client.with_user_agent("kube-proxy"), proxy));
-            }
+            // In-process, as trusted identities named after the parts.
+            networking.spawn(|agent| {
+                let identity = lichen_apiserver::Identity::master(&format!("system:{agent}"));
+                lichen_kubelet::client::Client::from_service(server.local(identity)).with_user_agent(agent)
+            });
         }
+        // The cluster DNS address is a Service of its own (kube-system/kube-dns),
+        // so that it is reserved and `kubectl get svc -A` shows it.
+        let dns_client = lichen_kubelet::client::Client::from_service(
+            server.local(lichen_apiserver::Identity::master("system:lichen-dns")),
+        );
+        tokio::spawn(async move {
+            for attempt in 1.. {
+                match lichen_net::dns::ensure_service(&dns_client, cluster_dns).await {
+                    Ok(_) => break,
+                    Err(e) => tracing::warn!(error = %e, attempt, "cannot create the kube-dns Service; retrying"),
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            }
+        });
         eprintln!(
             "lichen: server ready on https://{bind} (port {port}) in {} ms; admin kubeconfig: {}",
             started.elapsed().as_millis(),

@@ -2,6 +2,10 @@
 //! the cluster DNS address as a /32, made over rtnetlink. Idempotent: an
 //! existing interface and address are kept; other interfaces and
 //! addresses are never touched. It does not delete the interface.
+//!
+//! A kernel without the dummy driver (`CONFIG_DUMMY`; some VM kernels)
+//! gets the address on `lo` instead: a local address on any interface is
+//! delivered locally, which is all pods need.
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -28,6 +32,7 @@ pub enum LinkError {
 
 const EEXIST: i32 = 17;
 const ENODEV: i32 = 19;
+const EOPNOTSUPP: i32 = 95;
 
 fn errno(e: &rtnetlink::Error) -> Option<i32> {
     match e {
@@ -65,6 +70,10 @@ async fn ensure_with(handle: &Handle, interface: &str, address: Ipv4Addr) -> Res
             match handle.link().add(LinkDummy::new(interface).up().build()).execute().await {
                 Ok(()) => {}
                 Err(e) if errno(&e) == Some(EEXIST) => {}
+                Err(e) if errno(&e) == Some(EOPNOTSUPP) => {
+                    tracing::warn!(%interface, %address, "the kernel has no dummy interfaces: the DNS address goes on lo");
+                    return Box::pin(ensure_with(handle, "lo", address)).await;
+                }
                 Err(source) => return Err(LinkError::Create { interface: name(), source }),
             }
             changed = true;
