@@ -1,8 +1,9 @@
 //! Lichen's cluster networking, run in-process by `lichen server` and
 //! `lichen agent`. Today: the Service proxy (`proxy`), which turns Services
 //! and EndpointSlices into one nftables table on the node, as upstream
-//! kube-proxy's nftables mode does. Later: cluster DNS, the VXLAN overlay and
-//! NetworkPolicy.
+//! kube-proxy's nftables mode does; the VXLAN overlay between nodes'
+//! pod networks (`overlay`), flannel's vxlan backend over netlink. Later:
+//! cluster DNS and NetworkPolicy.
 //!
 //! Rules are programmed by running Debian's `nft` binary (`nft -f -`, one
 //! atomic transaction per sync), as kube-proxy's nftables mode does through
@@ -18,4 +19,5 @@
 
 #![forbid(unsafe_code)]
 
+pub mod overlay;
 pub mod proxy;
