@@ -16,7 +16,9 @@ use rtnetlink::packet_route::link::{
 use rtnetlink::packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
 };
-use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteType};
+use rtnetlink::packet_route::route::{
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteType,
+};
 use rtnetlink::{Handle, LinkUnspec, LinkVxlan, RouteMessageBuilder};
 
 use super::model::{Cidr, Entries, Mac, Op};
@@ -281,7 +283,12 @@ impl Netlink {
                 m.attributes.push(NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)));
                 nb.del(m).execute().await
             }
-            Op::DelRoute(cidr, gw) => self.handle.route().del(route(index, cidr, gw)).execute().await,
+            Op::DelRoute(cidr, gw) => {
+                // Any protocol: a route added by hand (`proto boot`) too.
+                let mut m = route(index, cidr, gw);
+                m.header.protocol = RouteProtocol::Unspec;
+                self.handle.route().del(m).execute().await
+            }
         };
         match result {
             // Already gone: what a removal wanted.
@@ -336,6 +343,10 @@ fn lladdr(n: &NeighbourMessage) -> Option<Mac> {
 fn dst(n: &NeighbourMessage) -> Option<Ipv4Addr> {
     n.attributes.iter().find_map(|a| match a {
         NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)) => Some(*ip),
+        // In the bridge family (FDB) the address is not decoded.
+        NeighbourAttribute::Destination(NeighbourAddress::Other(b)) => {
+            <[u8; 4]>::try_from(b.as_slice()).ok().map(Ipv4Addr::from)
+        }
         _ => None,
     })
 }

@@ -262,6 +262,15 @@ async fn sync(client: &Client, cfg: &Config, nodes: &[Value], state: &mut State)
     if failed > 0 {
         return Err(SyncError::Entries { failed, total: ops.len() });
     }
+    if !ops.is_empty() {
+        // The kernel accepted every change; check it now has what we want
+        // (a removal that matched nothing answers like one that worked).
+        let left = model::diff(&nl.observe(index, &cfg.device).await?, &want);
+        if !left.is_empty() {
+            tracing::warn!(?left, "overlay entries still differ after the changes");
+            return Err(SyncError::Entries { failed: left.len(), total: ops.len() });
+        }
+    }
 
     if !state.table_ok {
         // nft problems are logged and retried at the next resync; they do

@@ -88,14 +88,20 @@ impl fmt::Display for Mac {
 }
 
 /// The VTEP MAC of a node: a locally administered unicast address from
-/// a stable hash (FNV-1a) of its name, so it survives restarts and peers
-/// keep their entries.
+/// a stable hash of its name (FNV-1a, then MurmurHash3's 64-bit finalizer
+/// so names that differ in one letter differ everywhere), so it survives
+/// restarts and peers keep their entries.
 pub fn vtep_mac(node_name: &str) -> Mac {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in node_name.as_bytes() {
         h ^= u64::from(*b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^= h >> 33;
     let b = h.to_be_bytes();
     // Bit 1 of the first octet: locally administered; bit 0: unicast.
     Mac([(b[0] & 0xfc) | 0x02, b[1], b[2], b[3], b[4], b[5]])
