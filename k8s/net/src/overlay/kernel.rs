@@ -64,6 +64,40 @@ pub struct DeviceSpec {
     pub mtu: u32,
 }
 
+/// The kernel calls a sync makes, so the sync's logic can be tested with
+/// a fake; [`Netlink`] is the real one.
+#[allow(async_fn_in_trait)] // used generically, never as `dyn`
+pub trait Kernel {
+    /// The index and MTU of the link that has `ip`.
+    async fn underlay(&self, ip: Ipv4Addr) -> Result<(u32, u32), NetlinkError>;
+    /// Makes the device match `spec`; its index.
+    async fn ensure_device(&self, spec: &DeviceSpec) -> Result<u32, NetlinkError>;
+    /// Leaves `addr/32` as the device's only IPv4 address.
+    async fn ensure_address(&self, index: u32, name: &str, addr: Ipv4Addr) -> Result<(), NetlinkError>;
+    /// The entries on the device.
+    async fn observe(&self, index: u32, name: &str) -> Result<Entries, NetlinkError>;
+    /// Applies one change.
+    async fn apply(&self, index: u32, name: &str, op: &Op) -> Result<(), NetlinkError>;
+}
+
+impl Kernel for Netlink {
+    async fn underlay(&self, ip: Ipv4Addr) -> Result<(u32, u32), NetlinkError> {
+        Netlink::underlay(self, ip).await
+    }
+    async fn ensure_device(&self, spec: &DeviceSpec) -> Result<u32, NetlinkError> {
+        Netlink::ensure_device(self, spec).await
+    }
+    async fn ensure_address(&self, index: u32, name: &str, addr: Ipv4Addr) -> Result<(), NetlinkError> {
+        Netlink::ensure_address(self, index, name, addr).await
+    }
+    async fn observe(&self, index: u32, name: &str) -> Result<Entries, NetlinkError> {
+        Netlink::observe(self, index, name).await
+    }
+    async fn apply(&self, index: u32, name: &str, op: &Op) -> Result<(), NetlinkError> {
+        Netlink::apply(self, index, name, op).await
+    }
+}
+
 /// A netlink connection; its task runs on the runtime that made it.
 pub struct Netlink {
     handle: Handle,

@@ -221,7 +221,19 @@ async fn sync(client: &Client, cfg: &Config, nodes: &[Value], state: &mut State)
         state.netlink = Some(kernel::Netlink::connect()?);
     }
     let Some(nl) = state.netlink.as_ref() else { return Ok(()) };
+    sync_with(client, cfg, nodes, me, nl, &mut state.table_ok, &mut state.said_waiting).await
+}
 
+/// The sync against `nl` for this node's Node object `me`.
+async fn sync_with<K: kernel::Kernel>(
+    client: &Client,
+    cfg: &Config,
+    nodes: &[Value],
+    me: &Value,
+    nl: &K,
+    table_ok: &mut bool,
+    said_waiting: &mut bool,
+) -> Result<(), SyncError> {
     let (underlay_index, underlay_mtu) = nl.underlay(cfg.node_ip).await?;
     let spec = kernel::DeviceSpec {
         name: cfg.device.clone(),
@@ -235,9 +247,9 @@ async fn sync(client: &Client, cfg: &Config, nodes: &[Value], state: &mut State)
     let index = nl.ensure_device(&spec).await?;
     match model::pod_cidr(me) {
         Some(own) => nl.ensure_address(index, &cfg.device, own.addr).await?,
-        None if !state.said_waiting => {
+        None if !*said_waiting => {
             tracing::info!(node = %cfg.node_name, "this node has no pod CIDR yet; the device gets no address");
-            state.said_waiting = true;
+            *said_waiting = true;
         }
         None => {}
     }
@@ -272,10 +284,10 @@ async fn sync(client: &Client, cfg: &Config, nodes: &[Value], state: &mut State)
         }
     }
 
-    if !state.table_ok {
+    if !*table_ok {
         // nft problems are logged and retried at the next resync; they do
         // not hold the overlay's routes back.
-        state.table_ok = ensure_table(cfg).await;
+        *table_ok = ensure_table(cfg).await;
     }
     Ok(())
 }

@@ -4,6 +4,8 @@ use std::net::Ipv4Addr;
 
 use serde_json::{Value, json};
 
+use lichen_client::Client;
+
 use super::model::{self, Cidr, Entries, Mac, Op};
 use super::*;
 
@@ -183,4 +185,139 @@ fn the_table_is_valid_nft() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(rules::listed_matches(&String::from_utf8_lossy(&out.stdout), &cfg.ruleset()));
+}
+
+/// A kernel that keeps the device's entries in memory and records calls.
+#[derive(Default)]
+struct FakeKernel {
+    entries: std::sync::Mutex<Entries>,
+    calls: std::sync::Mutex<Vec<String>>,
+    /// The next this many changes fail.
+    fail: std::sync::Mutex<usize>,
+    /// Removals answer success but change nothing.
+    deaf_to_removals: bool,
+}
+
+impl kernel::Kernel for FakeKernel {
+    async fn underlay(&self, _ip: Ipv4Addr) -> Result<(u32, u32), NetlinkError> {
+        Ok((2, 1500))
+    }
+    async fn ensure_device(&self, spec: &kernel::DeviceSpec) -> Result<u32, NetlinkError> {
+        let call = format!(
+            "device {} vni {} port {} mtu {} mac {} underlay {}",
+            spec.name, spec.vni, spec.port, spec.mtu, spec.mac, spec.underlay_index
+        );
+        self.calls.lock().unwrap().push(call);
+        Ok(7)
+    }
+    async fn ensure_address(&self, index: u32, _name: &str, addr: Ipv4Addr) -> Result<(), NetlinkError> {
+        self.calls.lock().unwrap().push(format!("address {index} {addr}"));
+        Ok(())
+    }
+    async fn observe(&self, _index: u32, _name: &str) -> Result<Entries, NetlinkError> {
+        Ok(self.entries.lock().unwrap().clone())
+    }
+    async fn apply(&self, _index: u32, name: &str, op: &Op) -> Result<(), NetlinkError> {
+        let mut fail = self.fail.lock().unwrap();
+        if *fail > 0 {
+            *fail -= 1;
+            return Err(NetlinkError::Request {
+                what: format!("{op:?}"),
+                device: name.into(),
+                source: rtnetlink::Error::RequestFailed,
+            });
+        }
+        let mut e = self.entries.lock().unwrap();
+        match *op {
+            Op::AddFdb(m, ip) => drop(e.fdb.insert(m, ip)),
+            Op::AddNeigh(ip, m) => drop(e.neigh.insert(ip, m)),
+            Op::AddRoute(c, gw) => drop(e.routes.insert(c, gw)),
+            _ if self.deaf_to_removals => {}
+            Op::DelFdb(m, _) => drop(e.fdb.remove(&m)),
+            Op::DelNeigh(ip, _) => drop(e.neigh.remove(&ip)),
+            Op::DelRoute(c, _) => drop(e.routes.remove(&c)),
+        }
+        Ok(())
+    }
+}
+
+fn api_client() -> (lichen_apiserver::Server, Client) {
+    let store: std::sync::Arc<dyn lichen_store::Store> =
+        std::sync::Arc::new(lichen_store::MemoryStore::new());
+    let opts = lichen_apiserver::Options {
+        version: lichen_apiserver::version::Info::new("0.0.0", "test"),
+        service_cidr: "10.43.0.0/16".parse().unwrap(),
+        tokens: lichen_apiserver::tokens::Tokens::default(),
+        kubelet_client: lichen_apiserver::KubeletClient::default(),
+        service_account_key_pem: String::new(),
+        service_account_pub_pem: String::new(),
+        port: 6443,
+        advertise_address: None,
+    };
+    let server = lichen_apiserver::Server::new(store, opts).unwrap();
+    let client = Client::from_service(server.local(lichen_apiserver::Identity::master("system:node")));
+    (server, client)
+}
+
+async fn sync_fake(client: &Client, cfg: &Config, k: &FakeKernel) -> Result<(), SyncError> {
+    let nodes = client.get("/api/v1/nodes").await.unwrap()["items"].as_array().unwrap().clone();
+    let me = nodes.iter().find(|n| n["metadata"]["name"] == cfg.node_name.as_str()).unwrap().clone();
+    let (mut table_ok, mut said) = (false, false);
+    sync_with(client, cfg, &nodes, &me, k, &mut table_ok, &mut said).await
+}
+
+#[tokio::test]
+async fn a_sync_publishes_the_vtep_programs_peers_removes_stale_entries_and_retries_failures() {
+    let (_server, client) = api_client();
+    for n in [
+        node("node-a", Some("10.42.1.0/24"), None, None),
+        node("node-b", Some("10.42.2.0/24"), Some("02:00:00:00:00:0b"), Some("192.168.1.11")),
+        node("node-c", None, None, None),
+    ] {
+        client.create("/api/v1/nodes", &n).await.unwrap();
+    }
+    let mut cfg = Config::new("node-a", ip("192.168.1.10"), cidr("10.42.0.0/16"));
+    cfg.nft = "/bin/true".into();
+    let k = FakeKernel::default();
+    let stale = mac("02:00:00:00:00:99");
+    k.entries.lock().unwrap().fdb.insert(stale, ip("192.168.1.99"));
+    k.entries.lock().unwrap().routes.insert(cidr("10.42.9.0/24"), ip("10.42.9.0"));
+
+    sync_fake(&client, &cfg, &k).await.unwrap();
+    let mac_a = vtep_mac("node-a");
+    assert_eq!(
+        *k.calls.lock().unwrap(),
+        [
+            format!("device lichen.1 vni 1 port 8472 mtu 1450 mac {mac_a} underlay 2"),
+            "address 7 10.42.1.0".into()
+        ]
+    );
+    let nodes = client.get("/api/v1/nodes").await.unwrap()["items"].as_array().unwrap().clone();
+    let (want, _) = model::desired(&nodes, "node-a");
+    assert_eq!(*k.entries.lock().unwrap(), want, "node B's entries only; the stale ones gone");
+    assert_eq!(want.routes.len(), 1);
+    let a = client.get("/api/v1/nodes/node-a").await.unwrap();
+    assert_eq!(a["metadata"]["annotations"][model::MAC_ANNOTATION], mac_a.to_string());
+    assert_eq!(a["metadata"]["annotations"][model::IP_ANNOTATION], "192.168.1.10");
+
+    // Node B moves: a failed change fails the sync (run() backs off and
+    // retries); the next sync finishes the job.
+    let patch = json!({"metadata": {"annotations": {model::IP_ANNOTATION: "192.168.7.11"}}});
+    client.patch("/api/v1/nodes/node-b", lichen_client::PatchType::Merge, &patch).await.unwrap();
+    *k.fail.lock().unwrap() = 1;
+    assert!(matches!(sync_fake(&client, &cfg, &k).await, Err(SyncError::Entries { failed: 1, .. })));
+    sync_fake(&client, &cfg, &k).await.unwrap();
+    assert_eq!(k.entries.lock().unwrap().fdb[&mac("02:00:00:00:00:0b")], ip("192.168.7.11"));
+    assert_eq!(k.entries.lock().unwrap().fdb.len(), 1);
+}
+
+#[tokio::test]
+async fn a_change_the_kernel_ignored_fails_the_sync() {
+    let (_server, client) = api_client();
+    client.create("/api/v1/nodes", &node("node-a", Some("10.42.1.0/24"), None, None)).await.unwrap();
+    let mut cfg = Config::new("node-a", ip("192.168.1.10"), cidr("10.42.0.0/16"));
+    cfg.nft = "/bin/true".into();
+    let k = FakeKernel { deaf_to_removals: true, ..FakeKernel::default() };
+    k.entries.lock().unwrap().routes.insert(cidr("10.42.9.0/24"), ip("10.42.9.0"));
+    assert!(matches!(sync_fake(&client, &cfg, &k).await, Err(SyncError::Entries { failed: 1, total: 1 })));
 }
