@@ -327,6 +327,13 @@ async fn pods_on_two_nodes_reach_each_other_over_the_overlay() {
     .await;
     assert!(remote_addr(&a.pod.0, "10.42.2.10:8080").await.is_err(), "pod B reachable before the overlay");
 
+    // The pods' MTU from the underlay's, as the agent asks for it.
+    b.ns.ip("link set eth0 mtu 1400");
+    let ip_b = b.underlay_ip.parse().unwrap();
+    let mtu = in_netns(&b.ns.0, move || async move { overlay::pod_mtu(ip_b).await }).join().unwrap();
+    assert_eq!(mtu.unwrap(), 1350);
+    b.ns.ip("link set eth0 mtu 1500");
+
     // A wrong device on node B (another VNI) is replaced.
     b.ns.ip("link add lichen.1 type vxlan id 7 dstport 4789 local 10.201.2.2");
 
@@ -400,10 +407,15 @@ async fn pods_on_two_nodes_reach_each_other_over_the_overlay() {
     assert_eq!(remote_addr(&a.pod.0, &b_url).await.unwrap(), a.pod_ip);
 
     // A restart keeps the device (same index) and the path.
+    // (A route removed while it was down shows that it has synced.)
     let index = ifindex(a);
     drop(oa);
+    a.ns.ip("route del 10.42.2.0/24");
     let oa = Overlay::start(a, &client);
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    wait_for("the restarted overlay's first sync", Duration::from_secs(5), || async {
+        entries(a).2.contains("10.42.2.0/24")
+    })
+    .await;
     assert_eq!(ifindex(a), index, "the device was recreated on restart");
     assert_eq!(remote_addr(&a.pod.0, &b_url).await.unwrap(), a.pod_ip);
 

@@ -95,6 +95,14 @@ impl Config {
     }
 }
 
+/// The MTU pods should have on this node: [`mtu_for`] the MTU of the
+/// link that has `node_ip` (for the CNI config's `mtu`).
+pub async fn pod_mtu(node_ip: Ipv4Addr) -> Result<u32, NetlinkError> {
+    let nl = kernel::Netlink::connect()?;
+    let (_, underlay_mtu) = nl.underlay(node_ip).await?;
+    Ok(mtu_for(underlay_mtu))
+}
+
 /// A failed cleanup.
 #[derive(Debug, thiserror::Error)]
 pub enum CleanupError {
