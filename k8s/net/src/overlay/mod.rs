@@ -204,7 +204,7 @@ pub async fn run(client: Client, cfg: Config) {
             Err(e) => {
                 failures = failures.saturating_add(1);
                 let delay = RETRY_MIN.saturating_mul(1 << failures.min(5)).min(RETRY_MAX);
-                tracing::error!(error = %e, source = ?std::error::Error::source(&e).map(ToString::to_string), retry_in = ?delay, "overlay sync failed");
+                tracing::error!(error = %chain(&e), retry_in = ?delay, "overlay sync failed");
                 if matches!(e, SyncError::Netlink(_)) {
                     state.netlink = None;
                 }
@@ -213,6 +213,18 @@ pub async fn run(client: Client, cfg: Config) {
             }
         }
     }
+}
+
+/// An error and its sources, `: `-separated.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 /// One sync: device, address, annotations, entries, then the table.
@@ -272,7 +284,7 @@ async fn sync_with<K: kernel::Kernel>(
             Ok(()) => tracing::debug!(?op, "overlay entry changed"),
             Err(e) => {
                 failed += 1;
-                tracing::warn!(error = %e, source = ?std::error::Error::source(&e).map(ToString::to_string), "overlay entry change failed");
+                tracing::warn!(error = %chain(&e), "overlay entry change failed");
             }
         }
     }
