@@ -1,5 +1,8 @@
 //! The node's CNI network config: Debian's `bridge` + `host-local` IPAM on
-//! the node's pod CIDR, plus `portmap` for hostPorts. containerd reads the
+//! the node's pod CIDR, plus `portmap` for hostPorts. No masquerading
+//! here (`ipMasq: false`): the overlay (`lichen-net`) masquerades only
+//! traffic leaving the cluster CIDR, so pods on other nodes see the
+//! sender's pod IP (NetworkPolicy depends on it); `mtu` is the overlay's. containerd reads the
 //! first conflist in its `conf_dir` and reloads it on change; until one
 //! exists its `NetworkReady` stays false and the node NotReady.
 
@@ -12,9 +15,10 @@ use crate::Agent;
 pub const CONFLIST: &str = "10-lichen.conflist";
 pub const BRIDGE: &str = "cni0";
 
-/// The conflist for a pod CIDR.
-pub fn conflist(pod_cidr: &str, ipam_dir: &Path) -> Value {
-    json!({
+/// The conflist for a pod CIDR; `mtu` sets the bridge's and the pods'
+/// MTU (none: the plugin's default).
+pub fn conflist(pod_cidr: &str, ipam_dir: &Path, mtu: Option<u32>) -> Value {
+    let mut list = json!({
         "cniVersion": "1.0.0",
         "name": "lichen",
         "plugins": [
@@ -22,7 +26,7 @@ pub fn conflist(pod_cidr: &str, ipam_dir: &Path) -> Value {
                 "type": "bridge",
                 "bridge": BRIDGE,
                 "isGateway": true,
-                "ipMasq": true,
+                "ipMasq": false,
                 "hairpinMode": true,
                 "ipam": {
                     "type": "host-local",
@@ -33,7 +37,11 @@ pub fn conflist(pod_cidr: &str, ipam_dir: &Path) -> Value {
             },
             {"type": "portmap", "capabilities": {"portMappings": true}, "snat": true},
         ],
-    })
+    });
+    if let Some(mtu) = mtu {
+        list["plugins"][0]["mtu"] = json!(mtu);
+    }
+    list
 }
 
 /// Writes `conflist` into `dir` atomically, unless it is there already.
@@ -63,7 +71,8 @@ pub async fn run(agent: Agent) {
     let mut rx = agent.node_object.subscribe();
     loop {
         if let Some(cidr) = pod_cidr(&agent) {
-            match write(&agent.cfg.cni_conf_dir, &conflist(&cidr, &agent.cfg.cni_ipam_dir)) {
+            match write(&agent.cfg.cni_conf_dir, &conflist(&cidr, &agent.cfg.cni_ipam_dir, agent.cfg.pod_mtu))
+            {
                 Ok(true) => {
                     tracing::info!(pod_cidr = %cidr, dir = %agent.cfg.cni_conf_dir.display(), "CNI config written")
                 }
@@ -86,11 +95,24 @@ mod tests {
     #[test]
     fn written_once_and_replaced_on_change() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-        assert!(write(dir.path(), &conflist("10.42.0.0/24", Path::new("/run/x"))).unwrap_or(false));
-        assert!(!write(dir.path(), &conflist("10.42.0.0/24", Path::new("/run/x"))).unwrap_or(true));
-        assert!(write(dir.path(), &conflist("10.42.1.0/24", Path::new("/run/x"))).unwrap_or(false));
+        assert!(write(dir.path(), &conflist("10.42.0.0/24", Path::new("/run/x"), None)).unwrap_or(false));
+        assert!(!write(dir.path(), &conflist("10.42.0.0/24", Path::new("/run/x"), None)).unwrap_or(true));
+        assert!(write(dir.path(), &conflist("10.42.1.0/24", Path::new("/run/x"), None)).unwrap_or(false));
         let text = std::fs::read_to_string(dir.path().join(CONFLIST)).unwrap_or_default();
         let v: Value = serde_json::from_str(&text).unwrap_or_default();
         assert_eq!(v["plugins"][0]["ipam"]["ranges"][0][0]["subnet"], "10.42.1.0/24");
+        assert!(v["plugins"][0].get("mtu").is_none(), "no MTU unless given");
+        // A new MTU rewrites the file.
+        assert!(
+            write(dir.path(), &conflist("10.42.1.0/24", Path::new("/run/x"), Some(1450))).unwrap_or(false)
+        );
+    }
+
+    #[test]
+    fn pods_are_not_masqueraded_by_the_bridge_and_get_the_overlay_mtu() {
+        let v = conflist("10.42.1.0/24", Path::new("/run/x"), Some(1450));
+        assert_eq!(v["plugins"][0]["type"], "bridge");
+        assert_eq!(v["plugins"][0]["ipMasq"], false);
+        assert_eq!(v["plugins"][0]["mtu"], 1450);
     }
 }

@@ -48,6 +48,9 @@ pub struct Config {
     pub cni_conf_dir: PathBuf,
     /// The pod range of this node when the Node has none in `spec.podCIDR`.
     pub pod_cidr: Option<String>,
+    /// The pods' interface MTU (the overlay's: the underlay's minus 50);
+    /// none leaves the CNI bridge plugin's default (the bridge's MTU).
+    pub pod_mtu: Option<u32>,
     /// The cgroup under which pods are placed (`<root>/kubepods/...`).
     pub cgroup_root: String,
     /// `nodeInfo.osImage`.

@@ -344,6 +344,7 @@ fn agent_config(
         cni_conf_dir: o.cni_conf_dir.clone(),
         cni_ipam_dir: o.cni_ipam_dir.clone(),
         pod_cidr: o.pod_cidr.clone(),
+        pod_mtu: None,
         cgroup_root: o.cgroup_root.clone(),
         os_image: os_image(),
         kubelet_version: format!(

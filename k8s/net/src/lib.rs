@@ -5,7 +5,9 @@
 //! which filters the forwarded traffic of the node's pods in a table of its
 //! own; the cluster DNS (`dns`), answered on every node from Services and
 //! EndpointSlices (hickory-server), other names forwarded to the node's
-//! resolvers. Later: the VXLAN overlay.
+//! resolvers; the VXLAN overlay between nodes' pod networks (`overlay`),
+//! flannel's vxlan backend over netlink, with masquerading of pod traffic
+//! leaving the cluster.
 //!
 //! Rules are programmed by running Debian's `nft` binary (`nft -f -`, one
 //! atomic transaction per sync), as kube-proxy's nftables mode does through
@@ -22,5 +24,6 @@
 #![forbid(unsafe_code)]
 
 pub mod dns;
+pub mod overlay;
 pub mod policy;
 pub mod proxy;
