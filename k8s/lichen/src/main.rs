@@ -75,6 +75,9 @@ enum Cmd {
         /// How long to wait for the client certificate when joining.
         #[arg(long, default_value_t = 300)]
         join_timeout: u64,
+        /// The cluster's pod range (the overlay masquerades what leaves it).
+        #[arg(long, default_value = "10.42.0.0/16")]
+        cluster_cidr: lichen_net::overlay::Cidr,
         #[command(flatten)]
         agent: AgentOpts,
     },
@@ -193,6 +196,10 @@ struct AgentOpts {
     /// Run without NetworkPolicy enforcement on this node.
     #[arg(long)]
     disable_network_policy: bool,
+    /// Run without the VXLAN overlay (and its masquerading): pods reach
+    /// only their own node unless another network connects the nodes.
+    #[arg(long)]
+    disable_overlay: bool,
 }
 
 /// Where the cluster state lives and how its history is trimmed.
@@ -244,7 +251,7 @@ fn main() -> anyhow::Result<()> {
             println!("{}: integrity ok, revision {rev}", path.display());
             Ok(())
         }
-        Cmd::Agent { server, token, ca_file, join_timeout, agent } => {
+        Cmd::Agent { server, token, ca_file, join_timeout, cluster_cidr, agent } => {
             init_logging();
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             let join = lichen_kubelet::join::JoinOptions {
@@ -259,10 +266,11 @@ fn main() -> anyhow::Result<()> {
             // Standalone agents have no serving certificate yet (a
             // kubelet-serving CSR is still to do): no agent endpoint, so
             // no logs/exec on them.
-            let networking = Networking::new(&agent);
+            let networking = Networking::new(&agent, cluster_cidr);
             let net_client = lichen_kubelet::client::Client::new(&client).context("API client")?;
-            let cfg = agent_config(&agent, client, None);
+            let mut cfg = agent_config(&agent, client, None);
             rt.block_on(async {
+                cfg.pod_mtu = networking.pod_mtu().await;
                 networking.spawn(|agent| net_client.with_user_agent(agent));
                 lichen_kubelet::Agent::new(cfg)?.run(None).await;
                 Ok(())
@@ -274,7 +282,17 @@ fn main() -> anyhow::Result<()> {
 fn init_logging() {
     // LICHEN_LOG=debug logs every request; info by default.
     let level = std::env::var("LICHEN_LOG").ok().and_then(|l| l.parse().ok()).unwrap_or(tracing::Level::INFO);
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).with_max_level(level).init();
+    // hickory-server logs every DNS query at info: only its warnings.
+    let filter = tracing_subscriber::filter::Targets::new()
+        .with_default(level)
+        .with_target("hickory_server", tracing::Level::WARN.min(level))
+        .with_target("hickory_proto", tracing::Level::WARN.min(level));
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false))
+        .with(filter)
+        .init();
 }
 
 /// The first non-loopback IPv4 address of this host, else 127.0.0.1.
@@ -302,21 +320,47 @@ struct Networking {
     proxy: Option<lichen_net::proxy::Config>,
     dns: Option<lichen_net::dns::Config>,
     policy: Option<lichen_net::policy::Config>,
+    overlay: Option<lichen_net::overlay::Config>,
 }
 
 impl Networking {
-    fn new(o: &AgentOpts) -> Networking {
+    fn new(o: &AgentOpts, cluster_cidr: lichen_net::overlay::Cidr) -> Networking {
         let node_name = o.node_name.clone().unwrap_or_else(hostname);
         let node_ip = o.node_ip.unwrap_or_else(default_node_ip);
+        let overlay = match node_ip {
+            _ if o.disable_overlay => None,
+            std::net::IpAddr::V4(ip) => Some(lichen_net::overlay::Config::new(&node_name, ip, cluster_cidr)),
+            std::net::IpAddr::V6(ip) => {
+                tracing::warn!(%ip, "the overlay is IPv4 only: no overlay with an IPv6 node address");
+                None
+            }
+        };
         Networking {
+            overlay,
             proxy: (!o.disable_proxy).then(|| lichen_net::proxy::Config::new(&node_name, vec![node_ip])),
             dns: (!o.disable_dns).then(|| lichen_net::dns::Config::new(o.cluster_dns, &o.cluster_domain)),
             policy: (!o.disable_network_policy).then(|| lichen_net::policy::Config::new(&node_name)),
         }
     }
 
+    /// The pods' MTU with the overlay: the node link's less VXLAN's 50
+    /// bytes (`None`: the CNI default).
+    async fn pod_mtu(&self) -> Option<u32> {
+        let overlay = self.overlay.as_ref()?;
+        match lichen_net::overlay::pod_mtu(overlay.node_ip).await {
+            Ok(mtu) => Some(mtu),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the node link's MTU: pods get the CNI default");
+                None
+            }
+        }
+    }
+
     /// Spawns each part with the client `client(user_agent)` gives.
     fn spawn(self, client: impl Fn(&str) -> lichen_kubelet::client::Client) {
+        if let Some(cfg) = self.overlay {
+            tokio::spawn(lichen_net::overlay::run(client("lichen-overlay"), cfg));
+        }
         if let Some(cfg) = self.proxy {
             tokio::spawn(lichen_net::proxy::run(client("kube-proxy"), cfg));
         }
@@ -473,7 +517,8 @@ fn server(args: ServerArgs) -> anyhow::Result<()> {
                 key_pem: serving.key_pem,
                 client_ca_pem: pki.ca_cert_pem.clone(),
             };
-            Some((agent_config(&o, client, Some(serving)), listener, Networking::new(&o)))
+            let cidr = cluster_cidr.to_string().parse().context("--cluster-cidr")?;
+            Some((agent_config(&o, client, Some(serving)), listener, Networking::new(&o, cidr)))
         }
     };
     let version = lichen_apiserver::version::Info::new(
@@ -520,7 +565,8 @@ fn server(args: ServerArgs) -> anyhow::Result<()> {
             }));
             tokio::spawn(lichen_controllers::run(client, cfg));
         }
-        if let Some((agent_cfg, listener, networking)) = agent {
+        if let Some((mut agent_cfg, listener, networking)) = agent {
+            agent_cfg.pod_mtu = networking.pod_mtu().await;
             // The CRI channel needs the runtime, so the agent is made here.
             let agent = lichen_kubelet::Agent::new(agent_cfg).context("node agent")?;
             tokio::spawn(agent.run(Some(listener)));

@@ -288,9 +288,40 @@ impl Cluster {
 
 /// A pod-to-Service fetch through the name: the backend's hostname, or
 /// the error.
-fn fetch(c: &Cluster, pod: &str, url: &str) -> Result<String, String> {
-    let out = c.in_pod(pod, &format!("wget -q -T 2 -O - {url}"));
-    if out.code == 0 { Ok(out.stdout.trim().to_owned()) } else { Err(out.stderr.trim().to_owned()) }
+///
+/// HTTP by hand with `nc`: busybox's wget (the image's busybox is the
+/// host's busybox-static) segfaults on this machine's kernel.
+fn fetch(c: &Cluster, pod: &str, host: &str) -> Result<String, String> {
+    let out = c.in_pod(pod, &format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {host} 80"));
+    match out.stdout.split_once("\r\n\r\n") {
+        Some((head, body)) if out.code == 0 && head.starts_with("HTTP/1.") && head.contains(" 200 ") => {
+            Ok(body.trim().to_owned())
+        }
+        _ => Err(format!("exit {}: {}{}", out.code, out.stdout.trim(), out.stderr.trim())),
+    }
+}
+
+/// Fetches `url` from `pod` until every backend has answered; how long
+/// that took. Errors are printed as they change.
+fn reach_all(c: &Cluster, pod: &str, url: &str, backends: &BTreeSet<String>) -> Duration {
+    let mut seen = BTreeSet::new();
+    let mut last_error = String::new();
+    c.wait_for(&format!("{pod} reaching all backends at {url}"), Duration::from_secs(60), || {
+        match fetch(c, pod, url) {
+            Ok(body) => {
+                if !backends.contains(&body) {
+                    eprintln!("[multinode] {pod} -> {url}: unexpected answer {body:?}");
+                }
+                seen.insert(body);
+            }
+            Err(e) if e != last_error => {
+                eprintln!("[multinode] {pod} -> {url}: {e}");
+                last_error = e;
+            }
+            Err(_) => {}
+        }
+        seen == *backends
+    })
 }
 
 const WEB: &str = r#"
@@ -437,15 +468,8 @@ fn three_nodes_join_and_pods_reach_each_other_and_services() {
 
     // Every client reaches every backend through the Service's name.
     for (pod, _, _) in clients {
-        for url in ["http://web", "http://web.default.svc.cluster.local"] {
-            let mut seen = BTreeSet::new();
-            let t =
-                c.wait_for(&format!("{pod} reaching all backends at {url}"), Duration::from_secs(60), || {
-                    if let Ok(body) = fetch(&c, pod, url) {
-                        seen.insert(body);
-                    }
-                    seen == backends
-                });
+        for url in ["web", "web.default.svc.cluster.local"] {
+            let t = reach_all(&c, pod, url, &backends);
             println!("[multinode] {pod} reached all 3 backends at {url} in {} ms", t.as_millis());
         }
     }
@@ -481,20 +505,14 @@ fn three_nodes_join_and_pods_reach_each_other_and_services() {
     // A NetworkPolicy: allowed clients still fetch, the other is cut off.
     c.apply(POLICY);
     let t = c.wait_for("c-a2 cut off by the NetworkPolicy", Duration::from_secs(20), || {
-        (0..3).all(|_| fetch(&c, "c-a2", "http://web").is_err())
+        (0..3).all(|_| fetch(&c, "c-a2", "web").is_err())
     });
     println!("[multinode] NetworkPolicy enforced {} ms after it was applied", t.as_millis());
     for pod in ["c-s", "c-a1"] {
-        let mut seen = BTreeSet::new();
-        c.wait_for(&format!("{pod} still reaching all backends"), Duration::from_secs(30), || {
-            if let Ok(body) = fetch(&c, pod, "http://web") {
-                seen.insert(body);
-            }
-            seen == backends
-        });
+        reach_all(&c, pod, "web", &backends);
     }
     c.kubectl.run(&["delete", "networkpolicy", "web-allowed-only"]).ok();
-    c.wait_for("c-a2 let through again", Duration::from_secs(20), || fetch(&c, "c-a2", "http://web").is_ok());
+    c.wait_for("c-a2 let through again", Duration::from_secs(20), || fetch(&c, "c-a2", "web").is_ok());
 
     // A deleted pod leaves the Service's rules within a couple of seconds.
     let victim = c.jsonpath(

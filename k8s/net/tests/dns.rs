@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::Command;
 use std::sync::Arc;
@@ -21,20 +23,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
 fn api_server() -> (lichen_apiserver::Server, Client) {
-    let store: Arc<dyn lichen_store::Store> = Arc::new(lichen_store::MemoryStore::new());
-    let opts = lichen_apiserver::Options {
-        version: lichen_apiserver::version::Info::new("0.0.0", "test"),
-        service_cidr: "10.43.0.0/16".parse().unwrap(),
-        tokens: lichen_apiserver::tokens::Tokens::default(),
-        kubelet_client: lichen_apiserver::KubeletClient::default(),
-        service_account_key_pem: String::new(),
-        service_account_pub_pem: String::new(),
-        port: 6443,
-        advertise_address: None,
-    };
-    let server = lichen_apiserver::Server::new(store, opts).unwrap();
-    let client = Client::from_service(server.local(lichen_apiserver::Identity::master("system:kube-proxy")));
-    (server, client)
+    common::api_server("system:kube-proxy")
 }
 
 fn free_port() -> u16 {

@@ -16,9 +16,10 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lichen_client::Client;
@@ -211,20 +212,7 @@ where
 }
 
 fn api_server() -> (lichen_apiserver::Server, Client) {
-    let store: Arc<dyn lichen_store::Store> = Arc::new(lichen_store::MemoryStore::new());
-    let opts = lichen_apiserver::Options {
-        version: lichen_apiserver::version::Info::new("0.0.0", "test"),
-        service_cidr: "10.43.0.0/16".parse().unwrap(),
-        tokens: lichen_apiserver::tokens::Tokens::default(),
-        kubelet_client: lichen_apiserver::KubeletClient::default(),
-        service_account_key_pem: String::new(),
-        service_account_pub_pem: String::new(),
-        port: 6443,
-        advertise_address: None,
-    };
-    let server = lichen_apiserver::Server::new(store, opts).unwrap();
-    let client = Client::from_service(server.local(lichen_apiserver::Identity::master("system:node")));
-    (server, client)
+    common::api_server("system:node")
 }
 
 async fn create_node(client: &Client, n: &Node, cidr: &str) {

@@ -10,9 +10,10 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::{Child, Command};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lichen_client::Client;
@@ -171,11 +172,7 @@ where
 }
 
 fn api_server() -> (lichen_apiserver::Server, Client) {
-    let store: Arc<dyn lichen_store::Store> = Arc::new(lichen_store::MemoryStore::new());
-    let opts = lichen_apiserver::Options::new(lichen_apiserver::version::Info::new("0.0.0", "test"));
-    let server = lichen_apiserver::Server::new(store, opts).unwrap();
-    let client = Client::from_service(server.local(lichen_apiserver::Identity::master("system:kube-proxy")));
-    (server, client)
+    common::api_server("system:kube-proxy")
 }
 
 const PODS: &str = "/api/v1/namespaces/default/pods";

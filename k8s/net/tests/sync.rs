@@ -4,8 +4,9 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lichen_client::Client;
@@ -13,11 +14,7 @@ use lichen_net::proxy::{self, Config};
 use serde_json::json;
 
 fn api_server() -> (lichen_apiserver::Server, Client) {
-    let store: Arc<dyn lichen_store::Store> = Arc::new(lichen_store::MemoryStore::new());
-    let opts = lichen_apiserver::Options::new(lichen_apiserver::version::Info::new("0.0.0", "test"));
-    let server = lichen_apiserver::Server::new(store, opts).unwrap();
-    let client = Client::from_service(server.local(lichen_apiserver::Identity::master("system:kube-proxy")));
-    (server, client)
+    common::api_server("system:kube-proxy")
 }
 
 /// A fake nft in `dir`: each `-f -` run appends its input to `runs/<n>`;

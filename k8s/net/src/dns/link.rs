@@ -51,6 +51,22 @@ async fn index_of(handle: &Handle, interface: &str) -> Result<Option<u32>, LinkE
     }
 }
 
+/// Whether `interface` exists and holds `address`/32.
+async fn holds(handle: &Handle, interface: &str, address: Ipv4Addr) -> Result<bool, LinkError> {
+    let Some(index) = index_of(handle, interface).await? else { return Ok(false) };
+    let mut addrs = handle.address().get().set_link_index_filter(index).execute();
+    let name = || interface.to_owned();
+    while let Some(msg) =
+        addrs.try_next().await.map_err(|source| LinkError::Lookup { interface: name(), source })?
+    {
+        let has = msg.attributes.iter().any(|a| matches!(a, AddressAttribute::Local(ip) | AddressAttribute::Address(ip) if *ip == IpAddr::V4(address)));
+        if has && msg.header.prefix_len == 32 {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Makes dummy interface `interface` exist, be up and hold `address`/32.
 /// Returns whether anything had to change.
 pub async fn ensure(interface: &str, address: Ipv4Addr) -> Result<bool, LinkError> {
@@ -66,6 +82,10 @@ async fn ensure_with(handle: &Handle, interface: &str, address: Ipv4Addr) -> Res
     let mut changed = false;
     let index = match index_of(handle, interface).await? {
         Some(i) => i,
+        None if interface != "lo" && holds(handle, "lo", address).await? => {
+            // Put there before, by the fallback below.
+            return Ok(false);
+        }
         None => {
             match handle.link().add(LinkDummy::new(interface).up().build()).execute().await {
                 Ok(()) => {}
@@ -86,16 +106,7 @@ async fn ensure_with(handle: &Handle, interface: &str, address: Ipv4Addr) -> Res
         .execute()
         .await
         .map_err(|source| LinkError::Up { interface: name(), source })?;
-    let mut addrs = handle.address().get().set_link_index_filter(index).execute();
-    let mut present = false;
-    while let Some(msg) =
-        addrs.try_next().await.map_err(|source| LinkError::Lookup { interface: name(), source })?
-    {
-        let has = msg.attributes.iter().any(|a| matches!(a, AddressAttribute::Local(ip) | AddressAttribute::Address(ip) if *ip == IpAddr::V4(address)));
-        if has && msg.header.prefix_len == 32 {
-            present = true;
-        }
-    }
+    let present = holds(handle, interface, address).await?;
     if !present {
         match handle.address().add(index, IpAddr::V4(address), 32).execute().await {
             Ok(()) => changed = true,

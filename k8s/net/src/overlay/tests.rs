@@ -244,16 +244,7 @@ impl kernel::Kernel for FakeKernel {
 fn api_client() -> (lichen_apiserver::Server, Client) {
     let store: std::sync::Arc<dyn lichen_store::Store> =
         std::sync::Arc::new(lichen_store::MemoryStore::new());
-    let opts = lichen_apiserver::Options {
-        version: lichen_apiserver::version::Info::new("0.0.0", "test"),
-        service_cidr: "10.43.0.0/16".parse().unwrap(),
-        tokens: lichen_apiserver::tokens::Tokens::default(),
-        kubelet_client: lichen_apiserver::KubeletClient::default(),
-        service_account_key_pem: String::new(),
-        service_account_pub_pem: String::new(),
-        port: 6443,
-        advertise_address: None,
-    };
+    let opts = lichen_apiserver::Options::new(lichen_apiserver::version::Info::new("0.0.0", "test"));
     let server = lichen_apiserver::Server::new(store, opts).unwrap();
     let client = Client::from_service(server.local(lichen_apiserver::Identity::master("system:node")));
     (server, client)
