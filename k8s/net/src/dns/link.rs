@@ -26,6 +26,8 @@ pub enum LinkError {
     Vanished { interface: String },
     #[error("setting interface {interface} up")]
     Up { interface: String, source: rtnetlink::Error },
+    #[error("removing the cluster DNS address from {interface}")]
+    Remove { interface: String, source: rtnetlink::Error },
     #[error("adding {address}/32 to interface {interface}")]
     Address { interface: String, address: Ipv4Addr, source: rtnetlink::Error },
 }
@@ -115,4 +117,48 @@ async fn ensure_with(handle: &Handle, interface: &str, address: Ipv4Addr) -> Res
         }
     }
     Ok(changed)
+}
+
+/// Undoes [`ensure`]: deletes dummy interface `interface`, or `address`/32
+/// from `lo` where the fallback put it. Returns whether anything was there.
+pub async fn remove(interface: &str, address: Ipv4Addr) -> Result<bool, LinkError> {
+    let (conn, handle, _) = rtnetlink::new_connection().map_err(LinkError::Socket)?;
+    let conn = tokio::spawn(conn);
+    let result = remove_with(&handle, interface, address).await;
+    conn.abort();
+    result
+}
+
+async fn remove_with(handle: &Handle, interface: &str, address: Ipv4Addr) -> Result<bool, LinkError> {
+    let name = || interface.to_owned();
+    if let Some(index) = index_of(handle, interface).await? {
+        handle
+            .link()
+            .del(index)
+            .execute()
+            .await
+            .map_err(|source| LinkError::Remove { interface: name(), source })?;
+        return Ok(true);
+    }
+    let Some(lo) = index_of(handle, "lo").await? else { return Ok(false) };
+    if !holds(handle, "lo", address).await? {
+        return Ok(false);
+    }
+    let mut addrs = handle.address().get().set_link_index_filter(lo).execute();
+    while let Some(msg) =
+        addrs.try_next().await.map_err(|source| LinkError::Lookup { interface: "lo".into(), source })?
+    {
+        let ours = msg.header.prefix_len == 32
+            && msg.attributes.iter().any(|a| matches!(a, AddressAttribute::Local(ip) | AddressAttribute::Address(ip) if *ip == IpAddr::V4(address)));
+        if ours {
+            handle
+                .address()
+                .del(msg)
+                .execute()
+                .await
+                .map_err(|source| LinkError::Remove { interface: "lo".into(), source })?;
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
