@@ -79,13 +79,7 @@ impl Node {
         ];
         let args: Vec<String> = args.into_iter().chain(extra.iter().map(|s| (*s).to_owned())).collect();
         let ns_path = netns.path();
-        let nsp = ns_path.clone();
-        let launcher = move || {
-            let mut c = std::process::Command::new("nsenter");
-            c.arg(format!("--net={}", nsp.display())).arg("--").arg(common::lichen_bin());
-            c.env("LICHEN_LOG", std::env::var("LICHEN_TEST_LOG").unwrap_or_else(|_| "info".into()));
-            c
-        };
+        let launcher = common::lichen_in_netns(&ns_path);
         let (server, agent) = if standalone {
             let server = Server::start_node(launcher.clone(), &["--disable-agent".to_owned()], &ns_path);
             let token = std::fs::read_to_string(server.data.join("pki/token")).unwrap();

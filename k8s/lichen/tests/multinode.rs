@@ -70,9 +70,7 @@ impl Machine {
     }
 
     fn lichen(&self) -> Command {
-        let mut c = self.command(common::lichen_bin());
-        c.env("LICHEN_LOG", std::env::var("LICHEN_TEST_LOG").unwrap_or_else(|_| "info".into()));
-        c
+        common::lichen_in_netns(&self.netns.path())()
     }
 
     fn sh(&self, script: &str) -> node::Output {
@@ -202,15 +200,7 @@ fn setup() -> Option<Cluster> {
     }
     let s = &machines[0];
     let path = s.netns.path();
-    let launcher = {
-        let p = path.clone();
-        move || {
-            let mut c = Command::new("nsenter");
-            c.arg(format!("--net={}", p.display())).arg("--").arg(common::lichen_bin());
-            c.env("LICHEN_LOG", std::env::var("LICHEN_TEST_LOG").unwrap_or_else(|_| "info".into()));
-            c
-        }
-    };
+    let launcher = common::lichen_in_netns(&path);
     let server = Server::start_node_bound(launcher, "0.0.0.0:6443", &s.agent_args(), &path);
     let kubectl = server.kubectl()?;
     Some(Cluster { agents: Vec::new(), server, kubectl, machines, _router: router, _tmp: tmp })

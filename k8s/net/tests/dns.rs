@@ -9,6 +9,8 @@
 
 mod common;
 
+use common::*;
+
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::Command;
 use std::sync::Arc;
@@ -134,19 +136,6 @@ async fn wait_listening(addr: SocketAddr) {
         TcpStream::connect(addr).await.is_ok()
     })
     .await;
-}
-
-async fn wait_for<F, Fut>(what: &str, limit: Duration, mut f: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !f().await {
-        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    start.elapsed()
 }
 
 const SERVICES: &str = "/api/v1/namespaces/default/services";
@@ -320,24 +309,6 @@ async fn all_upstreams_failing_is_servfail() {
     let m = ask(dns_addr, "www.example.", RecordType::A, false).await;
     assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
     task.abort();
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
-/// A network namespace of the test's own, deleted on drop.
-struct Netns(String);
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
-    }
 }
 
 const CHILD_ENV: &str = "LICHEN_DNS_NETNS_CHILD";

@@ -18,15 +18,15 @@
 
 mod common;
 
+use common::*;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use lichen_client::Client;
 use lichen_net::overlay::{self, Config};
 use serde_json::json;
-
-const BUSYBOX: &str = "/bin/busybox";
 
 fn missing_prerequisite(extra: &[&str]) -> Option<String> {
     if !is_root() {
@@ -34,68 +34,7 @@ fn missing_prerequisite(extra: &[&str]) -> Option<String> {
     }
     let mut bins = vec![("ip", "-V"), ("bridge", "-V"), ("nft", "--version"), (BUSYBOX, "true")];
     bins.extend(extra.iter().map(|b| (*b, "--version")));
-    for (bin, arg) in bins {
-        if !Command::new(bin).arg(arg).output().is_ok_and(|o| o.status.success()) {
-            return Some(format!("`{bin}` does not run"));
-        }
-    }
-    None
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
-fn run(args: &[&str]) -> String {
-    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A network namespace of the test's own, deleted on drop.
-struct Netns(String);
-
-impl Netns {
-    fn new(name: String) -> Netns {
-        let _ = Command::new("ip").args(["netns", "del", &name]).output();
-        run(&["ip", "netns", "add", &name]);
-        run(&["ip", "-n", &name, "link", "set", "lo", "up"]);
-        Netns(name)
-    }
-    fn ip(&self, args: &str) -> String {
-        let mut v = vec!["ip", "-n", &self.0];
-        v.extend(args.split_whitespace());
-        run(&v)
-    }
-    fn exec(&self, args: &str) -> String {
-        let mut v = vec!["ip", "netns", "exec", &self.0];
-        v.extend(args.split_whitespace());
-        run(&v)
-    }
-    fn sysctl(&self, kv: &str) {
-        self.exec(&format!("sysctl -qw {kv}"));
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
-    }
-}
-
-/// A child process killed on drop.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    missing_binary(&bins)
 }
 
 struct Node {
@@ -196,19 +135,6 @@ async fn remote_addr(ns: &str, addr: &str) -> Result<String, String> {
             .to_owned()),
         _ => Err(format!("{} {}", text.trim(), String::from_utf8_lossy(&out.stderr).trim())),
     }
-}
-
-async fn wait_for<F, Fut>(what: &str, limit: Duration, mut f: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !f().await {
-        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    start.elapsed()
 }
 
 fn api_server() -> (lichen_apiserver::Server, Client) {

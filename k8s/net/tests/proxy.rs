@@ -8,74 +8,22 @@
 
 mod common;
 
+use common::*;
+
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use lichen_client::Client;
 use lichen_net::proxy::{self, Config};
 use serde_json::{Value, json};
 
-const BUSYBOX: &str = "/bin/busybox";
-
 fn missing_prerequisite() -> Option<String> {
     if !is_root() {
         return Some("not root".into());
     }
-    for (bin, args) in [("ip", &["-V"][..]), ("nft", &["--version"][..]), (BUSYBOX, &["true"][..])] {
-        if !Command::new(bin).args(args).output().is_ok_and(|o| o.status.success()) {
-            return Some(format!("`{bin}` does not run"));
-        }
-    }
-    None
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
-fn run(args: &[&str]) {
-    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-/// A network namespace of the test's own, deleted on drop.
-struct Netns(String);
-
-impl Netns {
-    fn new(name: String) -> Netns {
-        let _ = Command::new("ip").args(["netns", "del", &name]).output();
-        run(&["ip", "netns", "add", &name]);
-        run(&["ip", "-n", &name, "link", "set", "lo", "up"]);
-        Netns(name)
-    }
-    fn ip(&self, args: &str) {
-        let mut v = vec!["ip", "-n", &self.0];
-        v.extend(args.split_whitespace());
-        run(&v);
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
-    }
-}
-
-/// A child process killed on drop.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    missing_binary(&[("ip", "-V"), ("nft", "--version"), (BUSYBOX, "true")])
 }
 
 struct Topology {
@@ -162,19 +110,6 @@ async fn bodies(ns: &str, url: &str, n: usize) -> BTreeSet<String> {
         seen.insert(fetch(ns, url).await.unwrap_or_else(|e| format!("error: {e}")));
     }
     seen
-}
-
-async fn wait_for<F, Fut>(what: &str, limit: Duration, mut f: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !f().await {
-        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    start.elapsed()
 }
 
 fn api_server() -> (lichen_apiserver::Server, Client) {

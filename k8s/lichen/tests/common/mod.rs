@@ -179,6 +179,18 @@ pub fn lichen_bin() -> &'static str {
     env!("CARGO_BIN_EXE_lichen")
 }
 
+/// A launcher of this build's lichen inside the network namespace at
+/// `netns` (`nsenter --net`), logging at `LICHEN_TEST_LOG` (info).
+pub fn lichen_in_netns(netns: &Path) -> impl Fn() -> Command + Clone + Send + 'static {
+    let netns = netns.to_path_buf();
+    move || {
+        let mut c = Command::new("nsenter");
+        c.arg(format!("--net={}", netns.display())).arg("--").arg(lichen_bin());
+        c.env("LICHEN_LOG", std::env::var("LICHEN_TEST_LOG").unwrap_or_else(|_| "info".into()));
+        c
+    }
+}
+
 fn spawn_with(launcher: &dyn Fn(&Path) -> Command, data: &Path) -> (Child, u16) {
     let mut child = launcher(data).stderr(Stdio::piped()).spawn().expect("lichen binary");
     let stderr = child.stderr.take().unwrap();
