@@ -36,7 +36,7 @@ use tokio::sync::Notify;
 
 use crate::proxy::informer;
 use crate::proxy::nft::{self, NftError};
-use crate::proxy::ruleset::{self, Ruleset};
+use crate::proxy::ruleset::Ruleset;
 
 /// How policy enforcement runs on this node.
 #[derive(Debug, Clone)]
@@ -108,7 +108,7 @@ type Snapshot = (Vec<Value>, Vec<Value>, Vec<Value>);
 /// namespaces through `client` and keeps the table in step. Never returns.
 /// When `nft` cannot run it says so once and waits for it to appear.
 pub async fn run(client: Client, cfg: Config) {
-    wait_for_nft(&cfg).await;
+    nft::wait_until_available(&cfg.nft, &cfg.table, "network policy").await;
     let changed = Arc::new(Notify::new());
     let caches: [(&'static str, informer::Shared); 3] = [
         ("/apis/networking.k8s.io/v1/networkpolicies", informer::Shared::default()),
@@ -148,7 +148,7 @@ pub async fn run(client: Client, cfg: Config) {
         if now >= next_resync {
             next_resync = now + cfg.resync;
             if let Some(rs) = &applied
-                && !matches_kernel(&cfg, rs).await
+                && !nft::kernel_matches(&cfg.nft, &cfg.table, rs).await
             {
                 tracing::warn!(table = %cfg.table, "the policy table differs from what was applied; replacing it");
                 applied = None;
@@ -205,39 +205,6 @@ pub async fn run(client: Client, cfg: Config) {
                 not_before = now + delay;
             }
         }
-    }
-}
-
-/// Observe: the kernel's table has the chains and rules of `rs`.
-async fn matches_kernel(cfg: &Config, rs: &Ruleset) -> bool {
-    let c = cfg.clone();
-    match tokio::task::spawn_blocking(move || observe(&c)).await {
-        Ok(Ok(Some(listing))) => ruleset::listed_counts(&listing) == rs.counts(),
-        Ok(Ok(None)) => false,
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "listing the policy table failed");
-            false
-        }
-        Err(_) => false,
-    }
-}
-
-async fn wait_for_nft(cfg: &Config) {
-    let mut said = false;
-    loop {
-        let nft = cfg.nft.clone();
-        match tokio::task::spawn_blocking(move || nft::version(&nft)).await {
-            Ok(Ok(version)) => {
-                tracing::info!(nft = %cfg.nft.display(), %version, table = %cfg.table, "network policy starting");
-                return;
-            }
-            Ok(Err(e)) if !said => {
-                tracing::error!(error = %e, "network policy disabled until nft can run (install nftables)");
-                said = true;
-            }
-            _ => {}
-        }
-        tokio::time::sleep(Duration::from_secs(60)).await;
     }
 }
 

@@ -419,7 +419,7 @@ fn incremental_updates_apply_on_top_of_the_table() {
     std::fs::write(dir.path().join("update.nft"), &update).unwrap();
     let listing =
         unshare_sh("nft -f old.nft; nft -f update.nft; nft list table ip lichen-policy", dir.path());
-    assert_eq!(ruleset::listed_counts(&listing), new.counts(), "{listing}");
+    assert_eq!(crate::proxy::ruleset::listed_counts(&listing), new.counts(), "{listing}");
     assert!(listing.contains("10.42.0.12 : jump egress-default/other"), "{listing}");
     assert!(!listing.contains("10.42.0.11"), "{listing}");
     // nft lists intervals as prefixes where it can.

@@ -112,7 +112,7 @@ const RETRY_MAX: Duration = Duration::from_secs(30);
 /// and keeps the table in step. Never returns. When `nft` cannot run it
 /// says so once and waits for it to appear.
 pub async fn run(client: Client, cfg: Config) {
-    wait_for_nft(&cfg).await;
+    nft::wait_until_available(&cfg.nft, &cfg.table, "service proxy").await;
     let changed = Arc::new(Notify::new());
     let services = informer::Shared::default();
     let slices = informer::Shared::default();
@@ -154,7 +154,7 @@ pub async fn run(client: Client, cfg: Config) {
         if now >= next_resync {
             next_resync = now + cfg.resync;
             if let Some(rs) = &applied
-                && !matches_kernel(&cfg, rs).await
+                && !nft::kernel_matches(&cfg.nft, &cfg.table, rs).await
             {
                 tracing::warn!(table = %cfg.table, "the table differs from what was applied; replacing it");
                 applied = None;
@@ -216,39 +216,6 @@ pub async fn run(client: Client, cfg: Config) {
                 not_before = now + delay;
             }
         }
-    }
-}
-
-/// Observe: the kernel's table has the chains and rules of `rs`.
-async fn matches_kernel(cfg: &Config, rs: &ruleset::Ruleset) -> bool {
-    let c = cfg.clone();
-    match tokio::task::spawn_blocking(move || observe(&c)).await {
-        Ok(Ok(Some(listing))) => ruleset::listed_counts(&listing) == rs.counts(),
-        Ok(Ok(None)) => false,
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "listing the table failed");
-            false
-        }
-        Err(_) => false,
-    }
-}
-
-async fn wait_for_nft(cfg: &Config) {
-    let mut said = false;
-    loop {
-        let nft = cfg.nft.clone();
-        match tokio::task::spawn_blocking(move || nft::version(&nft)).await {
-            Ok(Ok(version)) => {
-                tracing::info!(nft = %cfg.nft.display(), %version, table = %cfg.table, "service proxy starting");
-                return;
-            }
-            Ok(Err(e)) if !said => {
-                tracing::error!(error = %e, "service proxy disabled until nft can run (install nftables)");
-                said = true;
-            }
-            _ => {}
-        }
-        tokio::time::sleep(Duration::from_secs(60)).await;
     }
 }
 

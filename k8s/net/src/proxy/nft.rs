@@ -92,3 +92,40 @@ pub fn list(nft: &Path, table: &str) -> Result<Option<String>, NftError> {
 pub fn version(nft: &Path) -> Result<String, NftError> {
     run(nft, &["--version"], "").map(|v| v.trim().to_owned())
 }
+
+/// Whether the kernel's `table` has the chains and rules of `rs` (the
+/// periodic check of the proxy and NetworkPolicy; an error or a missing
+/// table counts as a difference).
+pub async fn kernel_matches(nft: &Path, table: &str, rs: &crate::proxy::ruleset::Ruleset) -> bool {
+    let (n, t) = (nft.to_path_buf(), table.to_owned());
+    match tokio::task::spawn_blocking(move || list(&n, &t)).await {
+        Ok(Ok(Some(listing))) => crate::proxy::ruleset::listed_counts(&listing) == rs.counts(),
+        Ok(Ok(None)) => false,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, %table, "listing the table failed");
+            false
+        }
+        Err(_) => false,
+    }
+}
+
+/// Returns once `nft` runs; until then `what` (e.g. "service proxy") is
+/// off, which is said once, and `nft` is tried every minute.
+pub async fn wait_until_available(nft: &Path, table: &str, what: &str) {
+    let mut said = false;
+    loop {
+        let n = nft.to_path_buf();
+        match tokio::task::spawn_blocking(move || version(&n)).await {
+            Ok(Ok(version)) => {
+                tracing::info!(nft = %nft.display(), %version, %table, "{what} starting");
+                return;
+            }
+            Ok(Err(e)) if !said => {
+                tracing::error!(error = %e, "{what} disabled until nft can run (install nftables)");
+                said = true;
+            }
+            _ => {}
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+    }
+}
