@@ -459,6 +459,11 @@ fn three_nodes_join_and_pods_reach_each_other_and_services() {
         .collect();
 
     // Every client reaches every backend through the Service's name.
+    // ClusterFirst pods get the cluster DNS, its search path and ndots:5.
+    let resolv = c.in_pod("c-a2", "cat /etc/resolv.conf").stdout;
+    assert!(resolv.contains("nameserver 10.43.0.10\n"), "{resolv}");
+    assert!(resolv.contains("search default.svc.cluster.local svc.cluster.local cluster.local"), "{resolv}");
+    assert!(resolv.contains("options ndots:5"), "{resolv}");
     for (pod, _, _) in clients {
         for url in ["web", "web.default.svc.cluster.local"] {
             let t = reach_all(&c, pod, url, &backends);

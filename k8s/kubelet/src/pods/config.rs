@@ -80,49 +80,22 @@ pub fn hostname(pod: &Pod) -> String {
     h[..end].trim_end_matches(['-', '.']).to_owned()
 }
 
+/// The pod's resolv.conf (`super::dns`), from the node's `/etc/resolv.conf`.
 fn dns_config(agent: &Agent, pod: &Pod) -> Option<api::DnsConfig> {
-    let policy = pod.spec.dns_policy.as_deref().unwrap_or("ClusterFirst");
-    let domain = &agent.cfg.cluster_domain;
-    let mut cfg = match (policy, agent.cfg.cluster_dns) {
-        // ClusterFirst means the node's resolv.conf for hostNetwork pods,
-        // unless they ask for ClusterFirstWithHostNet.
-        (p, Some(dns))
-            if p == "ClusterFirstWithHostNet" || (p == "ClusterFirst" && !pod.spec.host_network) =>
-        {
-            api::DnsConfig {
-                servers: vec![dns.to_string()],
-                searches: vec![
-                    format!("{}.svc.{domain}", pod.metadata.namespace),
-                    format!("svc.{domain}"),
-                    domain.clone(),
-                ],
-                options: vec!["ndots:5".into()],
-            }
-        }
-        ("None", _) => api::DnsConfig::default(),
-        // Default (and ClusterFirst without a cluster DNS): the node's resolv.conf.
-        _ => return None,
+    let host = super::dns::Resolv::parse(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default());
+    let node = super::dns::Node {
+        cluster_dns: agent.cfg.cluster_dns,
+        cluster_domain: &agent.cfg.cluster_domain,
+        host: &host,
     };
-    if let Some(extra) = &pod.spec.dns_config {
-        let strs = |v: &serde_json::Value| -> Vec<String> {
-            v.as_array()
-                .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
-                .unwrap_or_default()
-        };
-        cfg.servers.extend(strs(&extra["nameservers"]));
-        cfg.searches.extend(strs(&extra["searches"]));
-        if let Some(opts) = extra["options"].as_array() {
-            for o in opts {
-                let name = o["name"].as_str().unwrap_or("");
-                cfg.options.retain(|x| x.split(':').next() != Some(name));
-                match o["value"].as_str() {
-                    Some(v) => cfg.options.push(format!("{name}:{v}")),
-                    None => cfg.options.push(name.to_owned()),
-                }
-            }
-        }
-    }
-    Some(cfg)
+    let r = super::dns::pod_dns(
+        &node,
+        pod.spec.dns_policy.as_deref(),
+        pod.spec.host_network,
+        &pod.metadata.namespace,
+        pod.spec.dns_config.as_ref(),
+    )?;
+    Some(api::DnsConfig { servers: r.servers, searches: r.searches, options: r.options })
 }
 
 pub fn sandbox_config(agent: &Agent, pod: &Pod, attempt: u32) -> api::PodSandboxConfig {

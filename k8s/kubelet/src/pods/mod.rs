@@ -4,6 +4,7 @@
 
 pub mod backoff;
 pub mod config;
+pub mod dns;
 pub mod env;
 pub mod probes;
 pub mod runtime;
