@@ -133,7 +133,7 @@ bench: image
 	  echo "## API server"; grep '^\[' $(BENCH)/api.log; \
 	  echo "## agent"; grep '^\[' $(BENCH)/agent.log; \
 	  echo "## controllers"; grep '^\[' $(BENCH)/controllers.log; \
-	  echo "## networking"; grep '^\[' $(BENCH)/net.log; } > $(BENCH)/report.txt
+	  echo "## networking"; grep -E '^\[[a-z]' $(BENCH)/net.log; } > $(BENCH)/report.txt
 	@cat $(BENCH)/report.txt
 
 # Fuzzing (cargo-fuzz, libFuzzer) of everything that reads client bytes;
