@@ -31,6 +31,7 @@ pub mod replicaset;
 pub mod scheduler;
 pub mod serviceaccount;
 pub mod statefulset;
+pub mod tokencleaner;
 pub mod ttl;
 
 use std::future::Future;
@@ -157,6 +158,8 @@ pub struct Config {
     pub terminated_pod_threshold: usize,
     /// Issues certificates for approved CertificateSigningRequests (`None`: no signing controller).
     pub csr_signer: Option<csr::Signer>,
+    /// How often expired bootstrap tokens are looked for.
+    pub token_cleaner_interval: Duration,
 }
 
 impl Config {
@@ -170,6 +173,7 @@ impl Config {
             node_lifecycle: nodelifecycle::Config::default(),
             terminated_pod_threshold: podgc::THRESHOLD,
             csr_signer: None,
+            token_cleaner_interval: Duration::from_secs(30),
         }
     }
 }
@@ -210,6 +214,7 @@ async fn lead(client: Client, cfg: Config) {
     }
     ttl::start(&mut tasks, &client, &informers);
     csr::start(&mut tasks, &client, cfg.csr_signer.clone());
+    tokencleaner::start(&mut tasks, &client, cfg.token_cleaner_interval);
     informers.run(&mut tasks, &client);
     while tasks.join_next().await.is_some() {}
 }

@@ -299,3 +299,35 @@ async fn short_lifetimes_are_raised_to_ten_minutes_and_other_signers_are_left_al
     let v = get(&s, "custom").await;
     assert!(v["status"]["certificate"].is_null() && condition(&v, "Failed").is_none(), "{v}");
 }
+
+/// Expired bootstrap tokens are deleted; live and never-expiring ones stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_bootstrap_tokens_are_cleaned_up() {
+    let c = Cluster::start(true);
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let secret = |id: &str, expiration: Option<&str>| {
+        let mut data = json!({"token-id": b64(id), "token-secret": b64("0123456789abcdef")});
+        if let Some(e) = expiration {
+            data["expiration"] = json!(b64(e));
+        }
+        json!({
+            "apiVersion": "v1", "kind": "Secret", "type": "bootstrap.kubernetes.io/token",
+            "metadata": {"name": format!("bootstrap-token-{id}"), "namespace": "kube-system"},
+            "data": data,
+        })
+    };
+    const SECRETS: &str = "/api/v1/namespaces/kube-system/secrets";
+    c.create(SECRETS, secret("expird", Some("2020-01-01T00:00:00Z"))).await;
+    c.create(SECRETS, secret("future", Some("2999-01-01T00:00:00Z"))).await;
+    c.create(SECRETS, secret("noexpy", None)).await;
+    c.until("the expired token deleted", Duration::from_secs(10), || async {
+        c.client.get_opt(&format!("{SECRETS}/bootstrap-token-expird")).await.unwrap().is_none().then_some(())
+    })
+    .await;
+    for id in ["future", "noexpy"] {
+        assert!(
+            c.client.get_opt(&format!("{SECRETS}/bootstrap-token-{id}")).await.unwrap().is_some(),
+            "{id} kept"
+        );
+    }
+}

@@ -30,6 +30,7 @@ impl Cluster {
             );
             cfg.node_lifecycle.grace = Duration::from_secs(3);
             cfg.node_lifecycle.period = Duration::from_millis(500);
+            cfg.token_cleaner_interval = Duration::from_millis(500);
             tokio::spawn(lichen_controllers::run(client.clone(), cfg));
         }
         Cluster { client, _server: Some(server) }
