@@ -147,7 +147,7 @@ fn identity(id: &str, extra_groups: &[&str]) -> Identity {
 
 /// `data` (base64) and `stringData` of a Secret, decoded; undecodable
 /// values are left out.
-fn decode_data(obj: &Value) -> BTreeMap<String, String> {
+pub fn decode_data(obj: &Value) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     if let Some(data) = obj["data"].as_object() {
         for (k, v) in data {

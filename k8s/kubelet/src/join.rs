@@ -125,9 +125,7 @@ fn saved(opts: &JoinOptions, token: &JoinToken) -> Option<ClientConfig> {
         tracing::warn!(dir = %opts.dir.display(), "saved credentials belong to another cluster CA than the token's: joining again");
         return None;
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let now = crate::unix_now();
     match check_node_credentials(&ca_pem, &cert_pem, &key_pem, &opts.node_name, now) {
         Ok(_) => {
             tracing::info!(dir = %opts.dir.display(), "using the saved client certificate");

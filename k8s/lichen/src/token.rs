@@ -104,15 +104,8 @@ pub async fn run(args: TokenArgs) -> anyhow::Result<()> {
                 .await?;
             println!("{:<8} {:<22} {:<40} DESCRIPTION", "TOKEN", "EXPIRES", "USAGES");
             for s in list["items"].as_array().into_iter().flatten() {
-                let field = |k: &str| {
-                    s["data"][k]
-                        .as_str()
-                        .and_then(|v| {
-                            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, v).ok()
-                        })
-                        .and_then(|b| String::from_utf8(b).ok())
-                        .unwrap_or_default()
-                };
+                let data = lichen_apiserver::jointokens::decode_data(s);
+                let field = |k: &str| data.get(k).cloned().unwrap_or_default();
                 let usages: Vec<&str> = ["authentication", "signing"]
                     .into_iter()
                     .filter(|u| field(&format!("usage-bootstrap-{u}")) == "true")

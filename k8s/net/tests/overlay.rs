@@ -74,9 +74,7 @@ fn node(tag: &str, name: &'static str, n: u8, router: &Netns, dir: &Path, pod_mt
     pod.ip(&format!("addr add 10.42.{n}.10/24 dev eth0"));
     pod.ip(&format!("link set eth0 mtu {pod_mtu} up"));
     pod.ip(&format!("route add default via 10.42.{n}.1"));
-    let nft = dir.join(format!("nft-{n}"));
-    std::fs::write(&nft, format!("#!/bin/sh\nexec ip netns exec {} nft \"$@\"\n", ns.0)).unwrap();
-    run(&["chmod", "+x", nft.to_str().unwrap()]);
+    let nft = nft_in(&ns, dir);
     let underlay_ip = if n == 1 { "10.201.1.2" } else { "10.201.2.2" };
     Node { name, ns, pod, underlay_ip, pod_ip: format!("10.42.{n}.10"), nft }
 }
@@ -111,30 +109,10 @@ fn topology(tag: &str, pod_mtu: u32) -> Topology {
 /// The address the server at `addr` (`ip:port`) saw the request from, as
 /// fetched from namespace `ns`; or the error.
 async fn remote_addr(ns: &str, addr: &str) -> Result<String, String> {
-    use tokio::io::AsyncWriteExt;
     let (host, port) = addr.rsplit_once(':').unwrap();
-    let mut child = tokio::process::Command::new("ip")
-        .args(["netns", "exec", ns, BUSYBOX, "nc", "-w", "2", host, port])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let _ = stdin.write_all(b"GET /cgi-bin/ip HTTP/1.0\r\n\r\n").await;
-    drop(stdin);
-    let out = child.wait_with_output().await.unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    match text.split_once("\r\n\r\n") {
-        // busybox httpd listens on IPv6: `[::ffff:10.42.1.10]`.
-        Some((head, body)) if head.starts_with("HTTP/1.") && head.contains(" 200") => Ok(body
-            .trim()
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .trim_start_matches("::ffff:")
-            .to_owned()),
-        _ => Err(format!("{} {}", text.trim(), String::from_utf8_lossy(&out.stderr).trim())),
-    }
+    let body = http_get(ns, host, port, "/cgi-bin/ip", 2).await?;
+    // busybox httpd listens on IPv6: `[::ffff:10.42.1.10]`.
+    Ok(body.trim_start_matches('[').trim_end_matches(']').trim_start_matches("::ffff:").to_owned())
 }
 
 fn api_server() -> (lichen_apiserver::Server, Client) {

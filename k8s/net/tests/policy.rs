@@ -77,32 +77,13 @@ fn topology(tag: &str) -> Topology {
         .arg(&root)
         .spawn()
         .unwrap();
-    let nft_wrapper = dir.path().join("nft");
-    std::fs::write(&nft_wrapper, format!("#!/bin/sh\nexec ip netns exec {} nft \"$@\"\n", node.0)).unwrap();
-    run(&["chmod", "+x", nft_wrapper.to_str().unwrap()]);
+    let nft_wrapper = nft_in(&node, dir.path());
     Topology { _httpd: Daemon(httpd), node, pods, _dir: dir, nft_wrapper }
 }
 
-/// An HTTP GET from namespace `ns` to the server: the body, or the error.
-/// busybox `nc` gives up after 1 s without an answer.
+/// The server pod's page from namespace `ns` (1 s to answer).
 async fn fetch(ns: &str) -> Result<String, String> {
-    use tokio::io::AsyncWriteExt;
-    let mut child = tokio::process::Command::new("ip")
-        .args(["netns", "exec", ns, BUSYBOX, "nc", "-w", "1", SERVER_IP, "8080"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let _ = stdin.write_all(b"GET / HTTP/1.0\r\n\r\n").await;
-    drop(stdin);
-    let out = child.wait_with_output().await.unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    match text.split_once("\r\n\r\n") {
-        Some((head, body)) if head.starts_with("HTTP/1.") => Ok(body.trim().to_owned()),
-        _ => Err(format!("{} {}", text.trim(), String::from_utf8_lossy(&out.stderr).trim())),
-    }
+    http_get(ns, SERVER_IP, "8080", "/", 1).await
 }
 
 async fn reaches(ns: &str) -> bool {
@@ -285,9 +266,7 @@ fn benchmark_two_thousand_pods() {
     }
     let ns = Netns::new(format!("lnpolb{}", std::process::id()));
     let dir = tempfile::tempdir().unwrap();
-    let wrapper = dir.path().join("nft");
-    std::fs::write(&wrapper, format!("#!/bin/sh\nexec ip netns exec {} nft \"$@\"\n", ns.0)).unwrap();
-    run(&["chmod", "+x", wrapper.to_str().unwrap()]);
+    let wrapper = nft_in(&ns, dir.path());
     let mut cfg = Config::new("node-a");
     cfg.nft = wrapper;
 

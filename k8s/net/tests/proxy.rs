@@ -74,33 +74,13 @@ fn topology(tag: &str) -> Topology {
     // The node's own connections to cluster IPs need a route to leave by.
     node.ip("route add default via 10.98.0.2");
     // The proxy's nft runs in the node namespace.
-    let nft_wrapper = dir.path().join("nft");
-    std::fs::write(&nft_wrapper, format!("#!/bin/sh\nexec ip netns exec {} nft \"$@\"\n", node.0)).unwrap();
-    run(&["chmod", "+x", nft_wrapper.to_str().unwrap()]);
+    let nft_wrapper = nft_in(&node, dir.path());
     Topology { node, client, _pods: pods, _httpd: httpd, _dir: dir, nft_wrapper }
 }
 
-/// An HTTP GET from namespace `ns` to `addr` (`ip:port`): the body, or
-/// the error. busybox `nc` (Debian's static busybox `wget` crashes).
 async fn fetch(ns: &str, addr: &str) -> Result<String, String> {
-    use tokio::io::AsyncWriteExt;
     let (host, port) = addr.rsplit_once(':').unwrap_or((addr, "80"));
-    let mut child = tokio::process::Command::new("ip")
-        .args(["netns", "exec", ns, BUSYBOX, "nc", "-w", "2", host, port])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let _ = stdin.write_all(b"GET / HTTP/1.0\r\n\r\n").await;
-    drop(stdin);
-    let out = child.wait_with_output().await.unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    match text.split_once("\r\n\r\n") {
-        Some((head, body)) if head.starts_with("HTTP/1.") => Ok(body.trim().to_owned()),
-        _ => Err(format!("{} {}", text.trim(), String::from_utf8_lossy(&out.stderr).trim())),
-    }
+    http_get(ns, host, port, "/", 2).await
 }
 
 /// The bodies `n` fetches returned (errors included as `error: ...`).
@@ -249,9 +229,7 @@ fn benchmark_thousand_services() {
     }
     let ns = Netns::new(format!("lnpb{}", std::process::id()));
     let dir = tempfile::tempdir().unwrap();
-    let wrapper = dir.path().join("nft");
-    std::fs::write(&wrapper, format!("#!/bin/sh\nexec ip netns exec {} nft \"$@\"\n", ns.0)).unwrap();
-    run(&["chmod", "+x", wrapper.to_str().unwrap()]);
+    let wrapper = nft_in(&ns, dir.path());
     let mut cfg = Config::new("node-a", vec!["10.98.0.1".parse().unwrap()]);
     cfg.nft = wrapper;
 

@@ -109,3 +109,45 @@ where
     }
     start.elapsed()
 }
+
+/// An `nft` that runs inside namespace `ns` (a script in `dir`), for the
+/// `nft` setting of the proxy, NetworkPolicy and overlay.
+pub fn nft_in(ns: &Netns, dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join(format!("nft-{}", ns.0));
+    std::fs::write(&path, format!("#!/bin/sh\nexec ip netns exec {} nft \"$@\"\n", ns.0)).unwrap();
+    run(&["chmod", "+x", path.to_str().unwrap()]);
+    path
+}
+
+/// `GET <path>` over HTTP/1.0 to `host:port` from namespace `ns`, sent
+/// with busybox `nc -w <wait_secs>` (Debian's static busybox `wget`
+/// crashes on some kernels): the trimmed body of a 200 answer, or what
+/// came back instead.
+pub async fn http_get(
+    ns: &str,
+    host: &str,
+    port: &str,
+    path: &str,
+    wait_secs: u32,
+) -> Result<String, String> {
+    use tokio::io::AsyncWriteExt;
+    let wait = wait_secs.to_string();
+    let mut child = tokio::process::Command::new("ip")
+        .args(["netns", "exec", ns, BUSYBOX, "nc", "-w", &wait, host, port])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let _ = stdin.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes()).await;
+    drop(stdin);
+    let out = child.wait_with_output().await.unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    match text.split_once("\r\n\r\n") {
+        Some((head, body)) if head.starts_with("HTTP/1.") && head.contains(" 200") => {
+            Ok(body.trim().to_owned())
+        }
+        _ => Err(format!("{} {}", text.trim(), String::from_utf8_lossy(&out.stderr).trim())),
+    }
+}
