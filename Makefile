@@ -89,6 +89,7 @@ qemu: image
 test: test-unit test-qemu test-repro
 
 test-unit: deps
+	scripts/prune-cache
 	LICHEN_KUBECTL=$(KUBECTL) $(CARGO) test --workspace --exclude lichen-tests-qemu
 
 test-qemu: image

@@ -13,6 +13,7 @@ pub use lichen_client as client;
 pub mod cni;
 pub mod cri;
 pub mod events;
+pub mod eviction;
 pub mod exec;
 pub mod hollow;
 pub mod images;
@@ -80,6 +81,8 @@ pub struct Config {
     pub image_gc_low_percent: u8,
     /// Images younger than this are never collected.
     pub image_gc_min_age: std::time::Duration,
+    /// Hard eviction thresholds: the pressure conditions and allocatable.
+    pub eviction_hard: eviction::Thresholds,
     /// TLS for the agent endpoint; none serves no endpoint (no logs, exec).
     pub serving: Option<Serving>,
     /// Written (with the time) while the node reports Ready, removed while

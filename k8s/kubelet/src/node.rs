@@ -15,11 +15,6 @@ const LEASE_SECONDS: i64 = 40;
 const RENEW: Duration = Duration::from_secs(10);
 const REPORT_EVERY: Duration = Duration::from_secs(300);
 
-/// Hard eviction thresholds (upstream: memory.available<100Mi,
-/// nodefs.available<10%), subtracted from capacity for allocatable and
-/// used for the pressure conditions.
-const MEMORY_RESERVE: u64 = 100 << 20;
-
 /// What the runtime says about itself.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RuntimeHealth {
@@ -160,8 +155,11 @@ pub async fn status(agent: &Agent, machine: &Machine, health: &RuntimeHealth) ->
                 .count()
         })
         .unwrap_or(0) as u64;
-    let memory_pressure = mem_avail < MEMORY_RESERVE;
-    let disk_pressure = fs_cap > 0 && fs_avail < fs_cap / 10;
+    // Hard eviction thresholds: the pressure conditions, and what
+    // allocatable leaves out.
+    let eviction = agent.cfg.eviction_hard;
+    let memory_pressure = eviction.memory_available.crossed(machine.memory, mem_avail);
+    let disk_pressure = eviction.nodefs_available.crossed(fs_cap, fs_avail);
     let pid_pressure = pids * 10 > pid_max * 9;
     let (ready, ready_reason, ready_message, runtime_version) = match health {
         RuntimeHealth::Ready { version } => {
@@ -182,8 +180,8 @@ pub async fn status(agent: &Agent, machine: &Machine, health: &RuntimeHealth) ->
     });
     let allocatable = json!({
         "cpu": machine.cpus.to_string(),
-        "memory": format!("{}Ki", machine.memory.saturating_sub(MEMORY_RESERVE) / 1024),
-        "ephemeral-storage": (fs_cap / 10 * 9).to_string(),
+        "memory": format!("{}Ki", machine.memory.saturating_sub(eviction.memory_available.bytes_of(machine.memory)) / 1024),
+        "ephemeral-storage": fs_cap.saturating_sub(eviction.nodefs_available.bytes_of(fs_cap)).to_string(),
         "pods": agent.cfg.max_pods.to_string(),
         "hugepages-1Gi": "0",
         "hugepages-2Mi": "0",

@@ -195,6 +195,12 @@ struct AgentOpts {
     /// Seconds an image is kept at least, used or not.
     #[arg(long, default_value_t = 120)]
     image_gc_min_age: u64,
+    /// Hard eviction thresholds, in upstream's syntax: below them the node
+    /// reports MemoryPressure or DiskPressure and is tainted. Signals not
+    /// named are off, as upstream's; `nodefs.available<0%` turns disk
+    /// pressure off.
+    #[arg(long, default_value_t = lichen_kubelet::eviction::Thresholds::default())]
+    eviction_hard: lichen_kubelet::eviction::Thresholds,
     /// Run without the Service proxy (nftables rules for Services).
     #[arg(long)]
     disable_proxy: bool,
@@ -473,6 +479,7 @@ fn agent_config(
         image_gc_high_percent: o.image_gc_high_threshold,
         image_gc_low_percent: o.image_gc_low_threshold.min(o.image_gc_high_threshold),
         image_gc_min_age: std::time::Duration::from_secs(o.image_gc_min_age),
+        eviction_hard: o.eviction_hard,
         manifests_dir: Some(o.manifests_dir.clone().unwrap_or_else(|| o.agent_dir.join("manifests"))),
         serving,
         ready_file: o.ready_file.clone(),

@@ -76,6 +76,8 @@ impl Node {
             "0".into(),
             "--node-name".into(),
             NODE.into(),
+            "--eviction-hard".into(),
+            common::TEST_EVICTION_HARD.into(),
         ];
         let args: Vec<String> = args.into_iter().chain(extra.iter().map(|s| (*s).to_owned())).collect();
         let ns_path = netns.path();
@@ -181,6 +183,17 @@ fn node_registers_and_runs_pods() {
     let runtime = n.jsonpath(&["node", NODE], "{.status.nodeInfo.containerRuntimeVersion}");
     assert!(runtime.starts_with("containerd://1."), "{runtime}");
     assert!(!n.jsonpath(&["node", NODE], "{.status.allocatable.memory}").is_empty());
+    // Allocatable storage is capacity less the hard eviction threshold
+    // (--eviction-hard nodefs.available<1Gi), which the disk is above.
+    let capacity = n.jsonpath(&["node", NODE], "{.status.capacity.ephemeral-storage}");
+    let capacity: u64 = capacity.strip_suffix("Ki").unwrap().parse::<u64>().unwrap() * 1024;
+    let allocatable: u64 =
+        n.jsonpath(&["node", NODE], "{.status.allocatable.ephemeral-storage}").parse().unwrap();
+    assert_eq!(capacity - allocatable, 1 << 30, "capacity {capacity} allocatable {allocatable}");
+    assert_eq!(
+        n.jsonpath(&["node", NODE], "{.status.conditions[?(@.type==\"DiskPressure\")].status}"),
+        "False"
+    );
     let lease = k.run(&["get", "lease", "-n", "kube-node-lease", NODE, "-o=jsonpath={.spec.holderIdentity}"]);
     assert_eq!(lease.ok(), NODE);
 

@@ -66,6 +66,8 @@ impl Machine {
             self.name.into(),
             "--node-ip".into(),
             self.ip.into(),
+            "--eviction-hard".into(),
+            common::TEST_EVICTION_HARD.into(),
         ]
     }
 

@@ -174,6 +174,12 @@ fn spawn_args(data: &Path, extra: &[&str]) -> (Child, u16) {
     spawn_with(&launcher, data)
 }
 
+/// The agents' hard eviction thresholds in tests (`--eviction-hard`). The
+/// host's disk may be fuller than upstream's 10 %, as a CI machine whose
+/// build cache shares it, and a DiskPressure taint would keep every pod
+/// Pending; what these tests test is not the host's disk.
+pub const TEST_EVICTION_HARD: &str = "memory.available<100Mi,nodefs.available<1Gi";
+
 /// The lichen binary of this build (for launchers that wrap it).
 pub fn lichen_bin() -> &'static str {
     env!("CARGO_BIN_EXE_lichen")
