@@ -97,6 +97,62 @@ pub enum Credentials {
     Token(String),
 }
 
+/// A client certificate that can be replaced while clients present it (an
+/// agent renews its own before it expires): connections made after
+/// [`ClientCertificate::replace`] present the new one. Shared by a
+/// [`Client`] and its clones.
+#[derive(Clone, Debug)]
+pub struct ClientCertificate(Arc<CertificateResolver>);
+
+#[derive(Debug)]
+struct CertificateResolver(std::sync::RwLock<Arc<rustls::sign::CertifiedKey>>);
+
+impl rustls::client::ResolvesClientCert for CertificateResolver {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[rustls::SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+impl ClientCertificate {
+    pub fn new(cert_pem: &str, key_pem: &str) -> Result<ClientCertificate, ClientError> {
+        let key = certified_key(cert_pem, key_pem)?;
+        Ok(ClientCertificate(Arc::new(CertificateResolver(std::sync::RwLock::new(key)))))
+    }
+
+    /// Presents `cert_pem` with `key_pem` from the next connection on.
+    pub fn replace(&self, cert_pem: &str, key_pem: &str) -> Result<(), ClientError> {
+        let key = certified_key(cert_pem, key_pem)?;
+        *self.0.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = key;
+        Ok(())
+    }
+}
+
+fn certified_key(cert_pem: &str, key_pem: &str) -> Result<Arc<rustls::sign::CertifiedKey>, ClientError> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(|e| ClientError::Config(format!("client certificate: {e}")))?;
+    if certs.is_empty() {
+        return Err(ClientError::Config("client certificate: no certificate in the PEM".into()));
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+        .map_err(|e| ClientError::Config(format!("client key: {e}")))?;
+    let key = provider()
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| ClientError::Config(format!("client key: {e}")))?;
+    let certified = rustls::sign::CertifiedKey::new(certs, key);
+    certified.keys_match().map_err(|e| ClientError::Config(format!("client certificate and key: {e}")))?;
+    Ok(Arc::new(certified))
+}
+
 /// Where the API server is and how to trust and reach it.
 #[derive(Clone)]
 pub struct ClientConfig {
@@ -159,6 +215,7 @@ pub struct Client {
     server: Arc<str>,
     token: Option<Arc<str>>,
     user_agent: Arc<str>,
+    certificate: Option<ClientCertificate>,
 }
 
 #[derive(Clone)]
@@ -195,19 +252,21 @@ impl Client {
         let builder = tls_builder()?.with_root_certificates(roots);
         let (tls, token) = match &cfg.credentials {
             Credentials::Certificate { cert_pem, key_pem } => {
-                let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| ClientError::Config(format!("client certificate: {e}")))?;
-                let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
-                    .map_err(|e| ClientError::Config(format!("client key: {e}")))?;
-                let tls = builder
-                    .with_client_auth_cert(certs, key)
-                    .map_err(|e| ClientError::Config(format!("client certificate: {e}")))?;
-                (tls, None)
+                let certificate = ClientCertificate::new(cert_pem, key_pem)?;
+                let tls = builder.with_client_cert_resolver(certificate.0.clone());
+                let mut client = Client::over_tls(tls, &cfg.server, None);
+                client.certificate = Some(certificate);
+                return Ok(client);
             }
             Credentials::Token(t) => (builder.with_no_client_auth(), Some(Arc::from(t.as_str()))),
         };
         Ok(Client::over_tls(tls, &cfg.server, token))
+    }
+
+    /// The client certificate, when the client authenticates with one; it
+    /// can be replaced while the client (and its clones) run.
+    pub fn certificate(&self) -> Option<&ClientCertificate> {
+        self.certificate.as_ref()
     }
 
     fn over_tls(tls: rustls::ClientConfig, server: &str, token: Option<Arc<str>>) -> Client {
@@ -227,6 +286,7 @@ impl Client {
             server: Arc::from(server.trim_end_matches('/')),
             token,
             user_agent: Arc::from(DEFAULT_USER_AGENT),
+            certificate: None,
         }
     }
 
@@ -259,6 +319,7 @@ impl Client {
             server: Arc::from("http://local"),
             token: None,
             user_agent: Arc::from(DEFAULT_USER_AGENT),
+            certificate: None,
         }
     }
 

@@ -6,15 +6,20 @@
 //!   them approved, which it asks the API server with a SubjectAccessReview
 //!   for `create` on `certificatesigningrequests/selfnodeclient` (a node
 //!   renewing its own certificate) or `.../nodeclient` (a node
-//!   bootstrapping). Nothing else is approved: the rest waits for
+//!   bootstrapping), and a node's request for its own serving certificate
+//!   (`kubernetes.io/kubelet-serving`) when it names the node and addresses
+//!   no other Node has. Nothing else is approved: the rest waits for
 //!   `kubectl certificate approve`.
 //! - The signer ([`signing`]) issues certificates for approved requests to
 //!   upstream's three signers from the cluster CA, through a [`Signer`] the
 //!   binary hands in (the controllers never read the CA key), or marks a
 //!   request that breaks its signer's rules ([`rules`]) `Failed`. Other
 //!   signer names are left to other signers.
+//! - The cleaner ([`cleaner`]) deletes requests an hour after they were
+//!   decided, and pending ones after a day, as upstream's `csrcleaner`.
 
 mod approver;
+pub mod cleaner;
 pub mod rules;
 mod signing;
 
@@ -63,7 +68,7 @@ impl fmt::Debug for Signer {
 
 /// Starts the approver, and the signer when there is a [`Signer`], on a
 /// cache of CertificateSigningRequests of their own.
-pub fn start(tasks: &mut JoinSet<()>, client: &Client, signer: Option<Signer>) {
+pub fn start(tasks: &mut JoinSet<()>, client: &Client, signer: Option<Signer>, clean_every: Duration) {
     let csrs = Informer::new(PATH);
     let approve = Queue::new();
     let sign = signer.as_ref().map(|_| Queue::new());
@@ -87,6 +92,7 @@ pub fn start(tasks: &mut JoinSet<()>, client: &Client, signer: Option<Signer>) {
             async move { c.sync(&name).await }
         });
     }
+    tasks.spawn(cleaner::run(client.clone(), csrs.clone(), clean_every));
     tasks.spawn(csrs.run(client.clone()));
 }
 
@@ -103,6 +109,17 @@ fn parse(csr: &Value) -> Result<(CertificateRequest, Vec<u8>), String> {
     let pem = request_pem(csr)?;
     let req = CertificateRequest::parse(&pem).map_err(|e| e.to_string())?;
     Ok((req, pem))
+}
+
+/// Appends a true condition, stamped now, to `status.conditions`.
+fn add_condition(csr: &mut Value, kind: &str, reason: &str, message: &str) {
+    let mut conditions = csr["status"]["conditions"].as_array().cloned().unwrap_or_default();
+    let now = meta::now_rfc3339();
+    conditions.push(serde_json::json!({
+        "type": kind, "status": "True", "reason": reason, "message": message,
+        "lastUpdateTime": now, "lastTransitionTime": now,
+    }));
+    csr["status"]["conditions"] = serde_json::json!(conditions);
 }
 
 fn object_path(name: &str, sub: &str) -> String {

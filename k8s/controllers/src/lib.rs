@@ -160,6 +160,8 @@ pub struct Config {
     pub csr_signer: Option<csr::Signer>,
     /// How often expired bootstrap tokens are looked for.
     pub token_cleaner_interval: Duration,
+    /// How often finished CertificateSigningRequests are looked for.
+    pub csr_cleaner_interval: Duration,
 }
 
 impl Config {
@@ -174,6 +176,7 @@ impl Config {
             terminated_pod_threshold: podgc::THRESHOLD,
             csr_signer: None,
             token_cleaner_interval: Duration::from_secs(30),
+            csr_cleaner_interval: csr::cleaner::INTERVAL,
         }
     }
 }
@@ -213,7 +216,7 @@ async fn lead(client: Client, cfg: Config) {
         nodeipam::start(&mut tasks, &client, &informers, cidr, cfg.node_cidr_prefix);
     }
     ttl::start(&mut tasks, &client, &informers);
-    csr::start(&mut tasks, &client, cfg.csr_signer.clone());
+    csr::start(&mut tasks, &client, cfg.csr_signer.clone(), cfg.csr_cleaner_interval);
     tokencleaner::start(&mut tasks, &client, cfg.token_cleaner_interval);
     informers.run(&mut tasks, &client);
     while tasks.join_next().await.is_some() {}

@@ -37,7 +37,9 @@ fn setup() -> Setup {
     let signer = csr::Signer::new(move |pem, usage, validity| {
         signing.sign_csr(pem, usage, validity, std::time::SystemTime::now())
     });
-    let cluster = Cluster::start_with(move |tasks, client, _| csr::start(tasks, client, Some(signer)));
+    let cluster = Cluster::start_with(move |tasks, client, _| {
+        csr::start(tasks, client, Some(signer), csr::cleaner::INTERVAL)
+    });
     Setup { cluster, pki, _dir: dir }
 }
 
@@ -60,7 +62,12 @@ fn node(s: &Setup, name: &str) -> Client {
 
 /// A PEM request for CN `cn` and the organizations `orgs` (at most two).
 fn request(cn: &str, orgs: &[&str]) -> String {
+    request_with_names(cn, orgs, vec![])
+}
+
+fn request_with_names(cn: &str, orgs: &[&str], sans: Vec<rcgen::SanType>) -> String {
     let mut params = CertificateParams::default();
+    params.subject_alt_names = sans;
     params.distinguished_name = DistinguishedName::new();
     for (i, o) in orgs.iter().enumerate() {
         // rcgen keeps one value per type; a second O uses organizationName's OID.
@@ -245,6 +252,42 @@ async fn a_node_renews_its_own_certificate_but_not_another_nodes() {
     let v = get(&s, "steal-n2").await;
     assert!(condition(&v, "Approved").is_none(), "another node's certificate: {v}");
     assert!(v["status"]["certificate"].is_null());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_gets_a_serving_certificate_for_its_own_name_and_addresses_only() {
+    let s = setup();
+    for (name, ip) in [("n1", "10.0.0.1"), ("n2", "10.0.0.2")] {
+        let node = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name},
+            "status": {"addresses": [{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": name}]}});
+        s.cluster.create("/api/v1/nodes", node).await;
+    }
+    let serving = |dns: &str, ip: &str| {
+        let sans = vec![
+            rcgen::SanType::DnsName(dns.try_into().unwrap()),
+            rcgen::SanType::IpAddress(ip.parse().unwrap()),
+        ];
+        request_with_names("system:node:n1", &["system:nodes"], sans)
+    };
+    let n1 = node(&s, "n1");
+    let usages = &["digital signature", "server auth"];
+    let signer = csr::rules::KUBELET_SERVING;
+    create(&n1, "own", signer, &serving("n1", "10.0.0.1"), usages, None).await;
+    create(&n1, "n2s-address", signer, &serving("n1", "10.0.0.2"), usages, None).await;
+    create(&n1, "other-name", signer, &serving("api.example.com", "10.0.0.1"), usages, None).await;
+
+    let c = inspect(&s, &certificate(&s, "own").await);
+    assert_eq!(c.cn, ["system:node:n1"]);
+    assert!(c.server_auth && !c.client_auth);
+    let approved = condition(&get(&s, "own").await, "Approved").cloned().unwrap();
+    assert_eq!(approved["reason"], "AutoApproved");
+
+    approver_caught_up(&s, "serving").await;
+    for name in ["n2s-address", "other-name"] {
+        let v = get(&s, name).await;
+        assert!(condition(&v, "Approved").is_none(), "{name} approved: {v}");
+        assert!(v["status"]["certificate"].is_null());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,8 +21,16 @@
 //! token used as it is, with the CA from `--ca-file`, as before joining
 //! existed.
 //!
-//! Not here yet: renewing the client certificate before it expires (one
-//! year), and the agent endpoint's serving certificate.
+//! The agent endpoint's certificate comes the same way, once the Node is
+//! registered (`serving.rs`).
+//!
+//! Renewal ([`keep_renewed`]): once 80 % of the client certificate's
+//! lifetime has passed (upstream's kubelet picks 70–90 %), the agent asks
+//! for a new one with a new key, authenticated by the current certificate
+//! (upstream's `selfnodeclient` approval), saves it and hands it to its
+//! running clients; new connections present it. A failed attempt is
+//! retried with back-off (1 min to 1 h). A certificate that expired while
+//! the agent was off is replaced by joining again with the token.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -106,7 +114,15 @@ pub async fn credentials(opts: &JoinOptions) -> Result<ClientConfig, JoinError> 
         credentials: Credentials::Token(token.render()),
     };
     let client = Client::new(&bootstrap).map_err(|e| JoinError::Pki(e.to_string()))?;
-    let (key_pem, cert_pem) = request_certificate(&client, &opts.node_name, opts.timeout).await?;
+    let (key_pem, csr_pem) =
+        node_client_request(&opts.node_name).map_err(|e| JoinError::Pki(e.to_string()))?;
+    let request = Request {
+        name_prefix: format!("node-csr-{}-", opts.node_name),
+        signer: SIGNER,
+        usages: &["digital signature", "client auth"],
+        csr_pem,
+    };
+    let cert_pem = request_certificate(&client, &request, opts.timeout).await?;
     lichen_pki::join::save_node_credentials(&opts.dir, &ca_pem, &cert_pem, &key_pem)
         .map_err(|e| JoinError::Pki(e.to_string()))?;
     tracing::info!(node = %opts.node_name, dir = %opts.dir.display(), "joined: client certificate issued and saved");
@@ -115,6 +131,90 @@ pub async fn credentials(opts: &JoinOptions) -> Result<ClientConfig, JoinError> 
         ca_pem,
         credentials: Credentials::Certificate { cert_pem, key_pem },
     })
+}
+
+/// Asks for a client certificate for `node` with a new key, checks it and
+/// saves it in `dir`; returns (certificate, key) PEM.
+async fn new_client_certificate(
+    client: &Client,
+    node: &str,
+    dir: &Path,
+    ca_pem: &str,
+    timeout: Duration,
+) -> Result<(String, String), JoinError> {
+    let (key_pem, csr_pem) = node_client_request(node).map_err(|e| JoinError::Pki(e.to_string()))?;
+    let request = Request {
+        name_prefix: format!("node-csr-{node}-"),
+        signer: SIGNER,
+        usages: &["digital signature", "client auth"],
+        csr_pem,
+    };
+    let cert_pem = request_certificate(client, &request, timeout).await?;
+    check_node_credentials(ca_pem, &cert_pem, &key_pem, node, crate::unix_now())
+        .map_err(|problem| JoinError::Pki(format!("the issued client certificate {problem}")))?;
+    lichen_pki::join::save_node_credentials(dir, ca_pem, &cert_pem, &key_pem)
+        .map_err(|e| JoinError::Pki(e.to_string()))?;
+    Ok((cert_pem, key_pem))
+}
+
+/// When a certificate is due for renewal: 80 % into its lifetime (seconds
+/// since the epoch).
+pub fn renewal_due(cert_pem: &str) -> Option<i64> {
+    let (not_before, not_after) = lichen_pki::join::validity_of_pem(cert_pem)?;
+    Some(not_before + (not_after - not_before) / 5 * 4)
+}
+
+/// Renews the client certificate of `client` (saved in `dir`) now: a new
+/// key and certificate, saved, and presented from then on by `client` and
+/// its clones. Returns the new certificate PEM.
+pub async fn renew(
+    client: &Client,
+    node: &str,
+    dir: &Path,
+    ca_pem: &str,
+    timeout: Duration,
+) -> Result<String, JoinError> {
+    let Some(current) = client.certificate() else {
+        return Err(JoinError::Pki("the agent authenticates without a client certificate".into()));
+    };
+    let (cert_pem, key_pem) = new_client_certificate(client, node, dir, ca_pem, timeout).await?;
+    current.replace(&cert_pem, &key_pem).map_err(|e| JoinError::Pki(e.to_string()))?;
+    Ok(cert_pem)
+}
+
+/// Keeps the saved client certificate in `dir` renewed for ever (see the
+/// module's notes).
+pub async fn keep_renewed(client: Client, node: String, dir: PathBuf, ca_pem: String) {
+    const RETRY_MIN: Duration = Duration::from_secs(60);
+    const RETRY_MAX: Duration = Duration::from_secs(3600);
+    let mut retry = RETRY_MIN;
+    loop {
+        let due = std::fs::read_to_string(dir.join(CERT_FILE)).ok().as_deref().and_then(renewal_due);
+        let Some(due) = due else {
+            tracing::warn!(dir = %dir.display(), "cannot read the saved client certificate's validity: not renewing it");
+            return;
+        };
+        let wait = due - crate::unix_now();
+        if wait > 0 {
+            // Looked at again at least hourly: the clock may be set later
+            // (SNTP after boot) or jump.
+            let wait = Duration::from_secs(u64::try_from(wait).unwrap_or(0)).min(Duration::from_secs(3600));
+            tokio::time::sleep(wait).await;
+            continue;
+        }
+        match renew(&client, &node, &dir, &ca_pem, Duration::from_secs(300)).await {
+            Ok(cert) => {
+                let until = lichen_pki::join::validity_of_pem(&cert).map(|(_, end)| end).unwrap_or_default();
+                tracing::info!(node = %node, until = %lichen_apimachinery::timestamp::format_rfc3339(until), "client certificate renewed");
+                retry = RETRY_MIN;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?retry, "renewing the client certificate failed");
+                tokio::time::sleep(retry).await;
+                retry = (retry * 2).min(RETRY_MAX);
+            }
+        }
+    }
 }
 
 /// Saved credentials that still check out against the token's CA.
@@ -142,22 +242,31 @@ fn saved(opts: &JoinOptions, token: &JoinToken) -> Option<ClientConfig> {
     }
 }
 
-/// Asks for a node client certificate and waits until it is issued;
-/// returns (key PEM, certificate PEM).
-async fn request_certificate(
+/// A CertificateSigningRequest to make.
+pub(crate) struct Request {
+    /// `metadata.generateName`.
+    pub name_prefix: String,
+    pub signer: &'static str,
+    pub usages: &'static [&'static str],
+    /// The PKCS#10 request, PEM.
+    pub csr_pem: String,
+}
+
+/// Creates the CertificateSigningRequest and waits until its certificate
+/// is issued (PEM), it is denied or failed, or `timeout` passes.
+pub(crate) async fn request_certificate(
     client: &Client,
-    node: &str,
+    request: &Request,
     timeout: Duration,
-) -> Result<(String, String), JoinError> {
-    let (key_pem, csr_pem) = node_client_request(node).map_err(|e| JoinError::Pki(e.to_string()))?;
+) -> Result<String, JoinError> {
     let csr = json!({
         "apiVersion": "certificates.k8s.io/v1",
         "kind": "CertificateSigningRequest",
-        "metadata": {"generateName": format!("node-csr-{node}-")},
+        "metadata": {"generateName": request.name_prefix},
         "spec": {
-            "request": base64::engine::general_purpose::STANDARD.encode(&csr_pem),
-            "signerName": SIGNER,
-            "usages": ["digital signature", "client auth"],
+            "request": base64::engine::general_purpose::STANDARD.encode(&request.csr_pem),
+            "signerName": request.signer,
+            "usages": request.usages,
         },
     });
     const PATH: &str = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
@@ -190,7 +299,7 @@ async fn request_certificate(
                 .ok_or_else(|| {
                     JoinError::Pki(format!("CertificateSigningRequest {name}: certificate is not base64 PEM"))
                 })?;
-            return Ok((key_pem, cert));
+            return Ok(cert);
         }
         if start.elapsed() >= timeout {
             return Err(JoinError::Timeout { name, waited: timeout });

@@ -23,6 +23,7 @@ pub mod node;
 pub mod pods;
 pub mod portforward;
 pub mod server;
+pub mod serving;
 pub mod spdy;
 pub mod spec;
 
@@ -83,8 +84,8 @@ pub struct Config {
     pub image_gc_min_age: std::time::Duration,
     /// Hard eviction thresholds: the pressure conditions and allocatable.
     pub eviction_hard: eviction::Thresholds,
-    /// TLS for the agent endpoint; none serves no endpoint (no logs, exec).
-    pub serving: Option<Serving>,
+    /// The agent endpoint's certificate (logs, exec, attach, port-forward).
+    pub serving: serving::ServingCert,
     /// Written (with the time) while the node reports Ready, removed while
     /// it does not: the readiness signal of the service supervisor that
     /// runs the agent (lichen-init), which speaks no Kubernetes API.
@@ -140,20 +141,16 @@ impl Agent {
                 tracing::error!(dir = %dir.display(), error = %e, "cannot create agent directory");
             }
         }
-        if let (Some(s), Some(l)) = (&self.cfg.serving, listener) {
-            let listener = l.set_nonblocking(true).and_then(|_| tokio::net::TcpListener::from_std(l));
-            match (server::tls_config(&s.cert_pem, &s.key_pem, &s.client_ca_pem), listener) {
-                (Ok(tls), Ok(listener)) => {
-                    tracing::info!(addr = ?listener.local_addr().ok(), "agent endpoint listening");
-                    tokio::spawn(server::serve(self.clone(), listener, tls));
-                }
-                (Err(e), _) => {
-                    tracing::error!(error = %e, "agent endpoint: bad TLS material; logs and exec unavailable")
-                }
-                (_, Err(e)) => {
-                    tracing::error!(error = %e, "agent endpoint: cannot listen; logs and exec unavailable")
-                }
+        match (&self.cfg.serving, listener) {
+            (serving::ServingCert::Given(s), Some(l)) => self.serve(s, l),
+            (serving::ServingCert::Requested { dir, ca_pem }, Some(l)) => {
+                let (agent, dir, ca_pem) = (self.clone(), dir.clone(), ca_pem.clone());
+                tokio::spawn(async move {
+                    let s = serving::obtain(&agent, &dir, &ca_pem).await;
+                    agent.serve(&s, l);
+                });
             }
+            _ => {}
         }
         tokio::spawn(node::run(self.clone()));
         tokio::spawn(cni::run(self.clone()));
@@ -161,6 +158,26 @@ impl Agent {
         // not try a registry for an image that is about to be imported.
         let _importer = images::initial_then_watch(self.clone()).await;
         pods::run(self).await;
+    }
+}
+
+impl Agent {
+    /// Starts the agent endpoint on `listener`.
+    fn serve(&self, s: &Serving, listener: std::net::TcpListener) {
+        let listener =
+            listener.set_nonblocking(true).and_then(|_| tokio::net::TcpListener::from_std(listener));
+        match (server::tls_config(&s.cert_pem, &s.key_pem, &s.client_ca_pem), listener) {
+            (Ok(tls), Ok(listener)) => {
+                tracing::info!(addr = ?listener.local_addr().ok(), "agent endpoint listening");
+                tokio::spawn(server::serve(self.clone(), listener, tls));
+            }
+            (Err(e), _) => {
+                tracing::error!(error = %e, "agent endpoint: bad TLS material; logs and exec unavailable")
+            }
+            (_, Err(e)) => {
+                tracing::error!(error = %e, "agent endpoint: cannot listen; logs and exec unavailable")
+            }
+        }
     }
 }
 

@@ -283,16 +283,47 @@ fn main() -> anyhow::Result<()> {
                 timeout: std::time::Duration::from_secs(join_timeout),
             };
             let client = rt.block_on(lichen_kubelet::join::credentials(&join))?;
-            // Standalone agents have no serving certificate yet (a
-            // kubelet-serving CSR is still to do): no agent endpoint, so
-            // no logs/exec on them.
+            // A joined agent asks the cluster for its endpoint's
+            // certificate once its Node is registered; with a plain bearer
+            // token it is nobody the approver would sign for: no endpoint.
+            let (serving, listener) = match &client.credentials {
+                lichen_kubelet::client::Credentials::Certificate { .. } => {
+                    let listener =
+                        std::net::TcpListener::bind((std::net::Ipv4Addr::UNSPECIFIED, agent.agent_port))
+                            .with_context(|| {
+                                format!("binding the agent endpoint on port {}", agent.agent_port)
+                            })?;
+                    let dir = agent.agent_dir.join("pki");
+                    let ca_pem = client.ca_pem.clone();
+                    (lichen_kubelet::serving::ServingCert::Requested { dir, ca_pem }, Some(listener))
+                }
+                _ => {
+                    tracing::warn!(
+                        "a plain bearer token: no agent endpoint (no kubectl logs/exec on this node)"
+                    );
+                    (lichen_kubelet::serving::ServingCert::Off, None)
+                }
+            };
+            let mut agent = agent;
+            if let Some(l) = &listener {
+                agent.agent_port = l.local_addr()?.port();
+            }
             let networking = Networking::new(&agent, cluster_cidr);
-            let net_client = lichen_kubelet::client::Client::new(&client).context("API client")?;
-            let mut cfg = agent_config(&agent, client, None);
+            let joined =
+                matches!(client.credentials, lichen_kubelet::client::Credentials::Certificate { .. });
+            let ca_pem = client.ca_pem.clone();
+            let mut cfg = agent_config(&agent, client, serving);
             rt.block_on(async {
                 cfg.pod_mtu = networking.pod_mtu().await;
-                networking.spawn(|agent| net_client.with_user_agent(agent));
-                lichen_kubelet::Agent::new(cfg)?.run(None).await;
+                let node = lichen_kubelet::Agent::new(cfg)?;
+                // One client (and so one client certificate, renewed in
+                // place) for the agent and its networking.
+                let api = node.client.clone();
+                networking.spawn(|agent| api.with_user_agent(agent));
+                if joined {
+                    tokio::spawn(lichen_kubelet::join::keep_renewed(api, join.node_name, join.dir, ca_pem));
+                }
+                node.run(listener).await;
                 Ok(())
             })
         }
@@ -445,7 +476,7 @@ impl Networking {
 fn agent_config(
     o: &AgentOpts,
     client: lichen_kubelet::client::ClientConfig,
-    serving: Option<lichen_kubelet::Serving>,
+    serving: lichen_kubelet::serving::ServingCert,
 ) -> lichen_kubelet::Config {
     lichen_kubelet::Config {
         node_name: o.node_name.clone().unwrap_or_else(hostname),
@@ -588,7 +619,8 @@ fn server(args: ServerArgs) -> anyhow::Result<()> {
                 client_ca_pem: pki.ca_cert_pem.clone(),
             };
             let cidr = cluster_cidr.to_string().parse().context("--cluster-cidr")?;
-            Some((agent_config(&o, client, Some(serving)), listener, Networking::new(&o, cidr)))
+            let serving = lichen_kubelet::serving::ServingCert::Given(serving);
+            Some((agent_config(&o, client, serving), listener, Networking::new(&o, cidr)))
         }
     };
     let version = lichen_apiserver::version::Info::new(

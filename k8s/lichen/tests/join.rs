@@ -38,6 +38,20 @@ fn options(server: &Server, token: &str, node: &str, dir: &std::path::Path) -> J
     }
 }
 
+/// A client with the server's admin certificate.
+fn server_admin(server: &Server) -> lichen_kubelet::client::Client {
+    let read = |f: &str| std::fs::read_to_string(server.data.join("pki").join(f)).unwrap();
+    lichen_kubelet::client::Client::new(&lichen_kubelet::client::ClientConfig {
+        server: format!("https://127.0.0.1:{}", server.port),
+        ca_pem: read(lichen_pki::file::CA_CERT),
+        credentials: lichen_kubelet::client::Credentials::Certificate {
+            cert_pem: read(lichen_pki::file::ADMIN_CERT),
+            key_pem: read(lichen_pki::file::ADMIN_KEY),
+        },
+    })
+    .unwrap()
+}
+
 fn refused(r: Result<lichen_kubelet::client::ClientConfig, JoinError>) -> String {
     match r {
         Ok(_) => panic!("joined, but should have been refused"),
@@ -83,6 +97,58 @@ async fn agents_join_with_tokens_and_bad_tokens_are_refused() {
         panic!()
     };
     assert_eq!(reused, cert_pem, "the saved certificate is reused");
+
+    // Renewal: a certificate 80 % through its life is replaced, with a new
+    // key, through the node's own request (upstream's selfnodeclient).
+    // The old one is signed here with the server's CA (a copy of its PKI).
+    let ca_pem = std::fs::read_to_string(server.data.join("pki/ca.crt")).unwrap();
+    let copy = scratch.path().join("server-pki");
+    std::fs::create_dir_all(&copy).unwrap();
+    for f in ["ca.crt", "ca.key"] {
+        std::fs::copy(server.data.join("pki").join(f), copy.join(f)).unwrap();
+    }
+    let (pki, _) = lichen_pki::Pki::load_or_create(&lichen_pki::PkiOptions::new(&copy, "copy")).unwrap();
+    assert_eq!(pki.ca_cert_pem, ca_pem);
+    let (old_key, csr) = lichen_pki::join::node_client_request("n1").unwrap();
+    // Valid from an hour before "issued" (the signer backdates) to an hour
+    // after it: 50 minutes after, 80 % of it has passed.
+    let issued = std::time::SystemTime::now() - Duration::from_secs(50 * 60);
+    let hour = Duration::from_secs(3600);
+    let old = pki.sign_csr(csr.as_bytes(), lichen_pki::Usage::ClientAuth, hour, issued).unwrap();
+    lichen_pki::join::save_node_credentials(&dir1, &ca_pem, &old, &old_key).unwrap();
+    let cfg = join::credentials(&options(&server, &cluster_token, "n1", &dir1)).await.unwrap();
+    let client = lichen_kubelet::client::Client::new(&cfg).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    assert!(join::renewal_due(&old).unwrap() <= now, "due for renewal");
+    let renewed = join::renew(&client, "n1", &dir1, &ca_pem, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(std::fs::read_to_string(dir1.join("client.crt")).unwrap(), renewed, "saved");
+    assert_ne!(std::fs::read_to_string(dir1.join("client.key")).unwrap(), old_key, "a new key");
+    let (start, end) = lichen_pki::join::validity_of_pem(&renewed).unwrap();
+    assert!(end - start > 300 * 86_400, "a full lifetime: {start}..{end}");
+    assert!(join::renewal_due(&renewed).unwrap() > now + 200 * 86_400);
+    client.get("/api/v1/nodes").await.unwrap();
+    // A replaced certificate is what new connections present: one from
+    // another CA is refused, the renewed one accepted.
+    let stranger = scratch.path().join("stranger");
+    let (other, _) = lichen_pki::Pki::load_or_create(&lichen_pki::PkiOptions::new(&stranger, "x")).unwrap();
+    let (other_key, csr) = lichen_pki::join::node_client_request("n1").unwrap();
+    let other_cert = other.sign_csr(csr.as_bytes(), lichen_pki::Usage::ClientAuth, hour, issued).unwrap();
+    let fresh = lichen_kubelet::client::Client::new(&cfg).unwrap();
+    fresh.certificate().unwrap().replace(&other_cert, &other_key).unwrap();
+    assert!(fresh.get("/api/v1/nodes").await.is_err(), "a certificate from another CA");
+    let new_key = std::fs::read_to_string(dir1.join("client.key")).unwrap();
+    fresh.certificate().unwrap().replace(&renewed, &new_key).unwrap();
+    fresh.get("/api/v1/nodes").await.unwrap();
+    let csrs =
+        server_admin(&server).get("/apis/certificates.k8s.io/v1/certificatesigningrequests").await.unwrap();
+    let messages: Vec<&str> = csrs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["spec"]["username"] == "system:node:n1")
+        .filter_map(|c| c["status"]["conditions"][0]["message"].as_str())
+        .collect();
+    assert_eq!(messages, ["Auto approving self kubelet client certificate after SubjectAccessReview."]);
 
     // A bootstrap token from `lichen token create`.
     let (ok, out, err) = lichen_token(&server, &["create", "--ttl", "1h", "--description", "edge rollout"]);

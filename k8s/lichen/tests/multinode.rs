@@ -369,7 +369,7 @@ spec:
 fn client(name: &str, node: &str, allowed: bool) -> String {
     let label = if allowed { "allowed" } else { "denied" };
     format!(
-        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, labels: {{access: {label}}}}}\nspec:\n  nodeName: {node}\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: c\n    image: docker.io/lichen/busybox:test\n    imagePullPolicy: Never\n    command: [\"sleep\", \"100000\"]\n---\n"
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, labels: {{access: {label}}}}}\nspec:\n  nodeName: {node}\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: c\n    image: docker.io/lichen/busybox:test\n    imagePullPolicy: Never\n    command: [\"sh\", \"-c\", \"echo client $(hostname) up; exec sleep 100000\"]\n---\n"
     )
 }
 
@@ -459,6 +459,25 @@ fn three_nodes_join_and_pods_reach_each_other_and_services() {
         .split_whitespace()
         .map(str::to_owned)
         .collect();
+
+    // kubectl logs and exec reach pods on every node: the joined agents
+    // asked for their endpoints' serving certificates, which the
+    // controllers approved since they name the nodes' own addresses.
+    for (pod, node, _) in clients {
+        let logs = c.kubectl.run(&["logs", pod]);
+        assert_eq!(logs.ok(), format!("client {pod} up\n"), "kubectl logs of {pod} on {node}");
+        let exec = c.kubectl.run(&["exec", pod, "--", "cat", "/etc/hostname"]);
+        assert_eq!(exec.ok().trim(), pod, "kubectl exec in {pod} on {node}");
+    }
+    let serving = c.kubectl.run(&[
+        "get",
+        "csr",
+        "-o",
+        "jsonpath={range .items[?(@.spec.signerName==\"kubernetes.io/kubelet-serving\")]}{.spec.username}={.status.conditions[0].reason} {end}",
+    ]);
+    let serving: BTreeSet<&str> = serving.ok().split_whitespace().collect();
+    assert_eq!(serving, BTreeSet::from(["system:node:a1=AutoApproved", "system:node:a2=AutoApproved"]));
+    println!("[multinode] kubectl logs and exec reach pods on all 3 nodes");
 
     // Every client reaches every backend through the Service's name.
     // ClusterFirst pods get the cluster DNS, its search path and ndots:5.

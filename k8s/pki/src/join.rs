@@ -16,6 +16,7 @@ use rcgen::{CertificateParams, DnType, KeyPair, PKCS_ECDSA_P256_SHA256};
 use ring::rand::SecureRandom;
 
 use crate::PkiError;
+use crate::names::San;
 
 /// The user a node's client certificate names: `system:node:<name>`.
 pub fn node_user(node: &str) -> String {
@@ -135,17 +136,40 @@ pub fn ca_hash_of_pem(pem: &str) -> Option<String> {
     (block.label == "CERTIFICATE").then(|| crate::hex_sha256(&block.contents))
 }
 
+/// When the first certificate in `pem` starts and stops being valid
+/// (seconds since the epoch).
+pub fn validity_of_pem(pem: &str) -> Option<(i64, i64)> {
+    let der = crate::inspect::cert_der(pem).ok()?;
+    let cert = crate::inspect::parse(&der).ok()?;
+    let v = cert.validity();
+    Some((v.not_before.timestamp(), v.not_after.timestamp()))
+}
+
 /// A new ECDSA P-256 key (PKCS#8 PEM) and a PKCS#10 request (PEM) for a
 /// node's client certificate: CN `system:node:<node>`, O `system:nodes`,
 /// as the `kubernetes.io/kube-apiserver-client-kubelet` signer requires.
 pub fn node_client_request(node: &str) -> Result<(String, String), PkiError> {
-    let key =
-        KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(PkiError::generate("node client key"))?;
+    node_request(node, &[], "node client")
+}
+
+/// A new key and request for a node's serving certificate (the agent
+/// endpoint, port 10250): the client request's subject plus the node's
+/// name and addresses as subject alternative names, as the
+/// `kubernetes.io/kubelet-serving` signer requires.
+pub fn node_serving_request(node: &str, ips: &[std::net::IpAddr]) -> Result<(String, String), PkiError> {
+    let mut sans = vec![crate::names::parse_san(node)?];
+    sans.extend(ips.iter().map(|ip| San::Ip(*ip)));
+    node_request(node, &sans, "node serving")
+}
+
+fn node_request(node: &str, sans: &[San], what: &'static str) -> Result<(String, String), PkiError> {
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(PkiError::generate(what))?;
     let mut params = CertificateParams::default();
     params.distinguished_name.push(DnType::OrganizationName, NODES_GROUP);
     params.distinguished_name.push(DnType::CommonName, node_user(node));
-    let csr = params.serialize_request(&key).map_err(PkiError::generate("node client request"))?;
-    let pem = csr.pem().map_err(PkiError::generate("node client request"))?;
+    params.subject_alt_names = sans.iter().map(San::to_rcgen).collect::<Result<_, _>>()?;
+    let csr = params.serialize_request(&key).map_err(PkiError::generate(what))?;
+    let pem = csr.pem().map_err(PkiError::generate(what))?;
     Ok((key.serialize_pem(), pem))
 }
 
@@ -153,6 +177,9 @@ pub fn node_client_request(node: &str) -> Result<(String, String), PkiError> {
 pub const NODE_CA: &str = "ca.crt";
 pub const NODE_CERT: &str = "client.crt";
 pub const NODE_KEY: &str = "client.key";
+/// The agent endpoint's certificate and key, beside them.
+pub const NODE_SERVING_CERT: &str = "serving.crt";
+pub const NODE_SERVING_KEY: &str = "serving.key";
 
 /// Saves a joined node's credentials in `dir` (made 0700): each file
 /// written atomically, the key 0600.
@@ -169,6 +196,15 @@ pub fn save_node_credentials(
     files::write_atomic(&dir.join(NODE_CA), ca_pem.as_bytes(), files::PUBLIC)
 }
 
+/// Saves a node's serving certificate and key in `dir`, as
+/// [`save_node_credentials`] does.
+pub fn save_node_serving(dir: &std::path::Path, cert_pem: &str, key_pem: &str) -> Result<(), PkiError> {
+    use crate::files;
+    files::ensure_dir(dir)?;
+    files::write_atomic(&dir.join(NODE_SERVING_KEY), key_pem.as_bytes(), files::SECRET)?;
+    files::write_atomic(&dir.join(NODE_SERVING_CERT), cert_pem.as_bytes(), files::PUBLIC)
+}
+
 /// Checks a node's saved client credentials: the certificate is issued by
 /// `ca_pem`, belongs to `key_pem`, names `system:node:<node>` and is still
 /// valid at `now` (seconds since the epoch). Returns when it expires
@@ -178,6 +214,33 @@ pub fn check_node_credentials(
     cert_pem: &str,
     key_pem: &str,
     node: &str,
+    now: i64,
+) -> Result<i64, String> {
+    check_node_certificate(ca_pem, cert_pem, key_pem, node, &[], now)
+}
+
+/// Checks a node's saved serving certificate as
+/// [`check_node_credentials`] does, and that it names the node and each of
+/// `ips` (a certificate for an address the node no longer has is of no use).
+pub fn check_node_serving(
+    ca_pem: &str,
+    cert_pem: &str,
+    key_pem: &str,
+    node: &str,
+    ips: &[std::net::IpAddr],
+    now: i64,
+) -> Result<i64, String> {
+    let mut sans = vec![crate::names::parse_san(node).map_err(|e| e.to_string())?];
+    sans.extend(ips.iter().map(|ip| San::Ip(*ip)));
+    check_node_certificate(ca_pem, cert_pem, key_pem, node, &sans, now)
+}
+
+fn check_node_certificate(
+    ca_pem: &str,
+    cert_pem: &str,
+    key_pem: &str,
+    node: &str,
+    sans: &[San],
     now: i64,
 ) -> Result<i64, String> {
     use crate::inspect;
@@ -190,6 +253,9 @@ pub fn check_node_credentials(
     let want = node_user(node);
     if leaf.common_name.as_deref() != Some(want.as_str()) {
         return Err(format!("names {:?}, not {want:?}", leaf.common_name.unwrap_or_default()));
+    }
+    if let Some(missing) = sans.iter().find(|san| !leaf.sans.contains(san)) {
+        return Err(format!("does not name {missing}"));
     }
     let not_after = leaf.not_after.unix_timestamp();
     if not_after <= now {
@@ -295,5 +361,31 @@ mod tests {
         let (other_ca, _) =
             crate::ClusterSecrets::load_or_create(&crate::ClusterSecretsOptions::new(other.path())).unwrap();
         assert!(check_node_credentials(&other_ca.ca_cert_pem, &cert, &key, "edge-1", secs).is_err());
+    }
+
+    #[test]
+    fn serving_requests_name_the_node_and_its_addresses_and_are_checked() {
+        let ip: std::net::IpAddr = "10.77.0.2".parse().unwrap();
+        let (key, csr) = node_serving_request("edge-1", &[ip]).unwrap();
+        let req = crate::CertificateRequest::parse(csr.as_bytes()).unwrap();
+        assert_eq!(req.common_name, "system:node:edge-1");
+        assert_eq!(req.organizations, vec!["system:nodes".to_owned()]);
+        assert_eq!(req.dns_names, vec!["edge-1".to_owned()]);
+        assert_eq!(req.ip_addresses, vec![ip]);
+
+        let tmp = tempfile::tempdir().unwrap();
+        let (pki, _) = crate::Pki::load_or_create(&crate::PkiOptions::new(tmp.path(), "server")).unwrap();
+        let now = std::time::SystemTime::now();
+        let day = std::time::Duration::from_secs(86_400);
+        let cert = pki.sign_csr(csr.as_bytes(), crate::Usage::ServerAuth, day, now).unwrap();
+        let secs = now.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+        assert!(check_node_serving(&pki.ca_cert_pem, &cert, &key, "edge-1", &[ip], secs).is_ok());
+        let moved: std::net::IpAddr = "10.77.0.9".parse().unwrap();
+        let e = check_node_serving(&pki.ca_cert_pem, &cert, &key, "edge-1", &[moved], secs).unwrap_err();
+        assert_eq!(e, "does not name IP:10.77.0.9");
+        let e = check_node_serving(&pki.ca_cert_pem, &cert, &key, "edge-2", &[ip], secs).unwrap_err();
+        assert!(e.contains("system:node:edge-2"), "{e}");
+        save_node_serving(tmp.path(), &cert, &key).unwrap();
+        assert_eq!(std::fs::read_to_string(tmp.path().join(NODE_SERVING_CERT)).unwrap(), cert);
     }
 }

@@ -35,6 +35,15 @@ impl San {
     }
 }
 
+impl std::fmt::Display for San {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            San::Dns(name) => write!(f, "DNS:{name}"),
+            San::Ip(ip) => write!(f, "IP:{ip}"),
+        }
+    }
+}
+
 /// Parses a `--tls-san` value: an IP address if it is one, else a DNS name.
 pub(crate) fn parse_san(value: &str) -> Result<San, PkiError> {
     if let Ok(ip) = value.parse::<IpAddr>() {

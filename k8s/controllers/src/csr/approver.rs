@@ -1,5 +1,6 @@
 //! Auto-approval of kubelet client requests after a SubjectAccessReview,
-//! as upstream's `sarapprove.go`.
+//! as upstream's `sarapprove.go`, and of nodes' requests for their own
+//! serving certificates (`rules::self_node_serving`).
 
 use std::time::Duration;
 
@@ -7,10 +8,12 @@ use lichen_client::Client;
 use serde_json::{Value, json};
 
 use super::rules::{self, Recognized};
+use crate::Error;
 use crate::informer::Informer;
-use crate::{Error, meta};
 
 const REVIEWS: &str = "/apis/authorization.k8s.io/v1/subjectaccessreviews";
+const SELF_SERVING: &str =
+    "Auto approving self kubelet serving certificate: it names the node and addresses that are its own.";
 
 #[derive(Clone)]
 pub(super) struct Approver {
@@ -32,18 +35,7 @@ impl Approver {
         let tried = rules::recognize(&csr, &req);
         for permission in &tried {
             if self.allowed(&csr, *permission).await? {
-                let mut approved = (*csr).clone();
-                let conditions = approved["status"]["conditions"].as_array().cloned().unwrap_or_default();
-                let mut conditions = conditions;
-                let now = meta::now_rfc3339();
-                conditions.push(json!({
-                    "type": "Approved", "status": "True", "reason": "AutoApproved",
-                    "message": permission.message(),
-                    "lastUpdateTime": now, "lastTransitionTime": now,
-                }));
-                approved["status"]["conditions"] = json!(conditions);
-                let stored = self.client.replace(&super::object_path(name, "approval"), &approved).await?;
-                self.csrs.assume(&stored);
+                self.approve(name, &csr, permission.message()).await?;
                 tracing::info!(
                     csr = name,
                     permission = permission.subresource(),
@@ -56,7 +48,30 @@ impl Approver {
             let tried: Vec<&str> = tried.iter().map(|p| p.subresource()).collect();
             tracing::debug!(csr = name, ?tried, "recognized but the subject access review did not allow it");
         }
+        if let Some(node) = rules::self_node_serving(&csr, &req) {
+            let nodes = self.client.get("/api/v1/nodes").await?;
+            let nodes = nodes["items"].as_array().cloned().unwrap_or_default();
+            match rules::addresses_are_the_nodes(node, &req.ip_addresses, &nodes) {
+                Ok(()) => {
+                    self.approve(name, &csr, SELF_SERVING).await?;
+                    tracing::info!(csr = name, node, "serving certificate request approved");
+                }
+                // Left pending: a human may still approve it.
+                Err(why) => {
+                    tracing::info!(csr = name, node, %why, "serving certificate request not auto-approved")
+                }
+            }
+        }
         Ok(None)
+    }
+
+    /// Adds the Approved condition.
+    async fn approve(&self, name: &str, csr: &Value, message: &str) -> Result<(), Error> {
+        let mut approved = csr.clone();
+        super::add_condition(&mut approved, "Approved", "AutoApproved", message);
+        let stored = self.client.replace(&super::object_path(name, "approval"), &approved).await?;
+        self.csrs.assume(&stored);
+        Ok(())
     }
 
     /// Whether the requester may have the request approved as `permission`.

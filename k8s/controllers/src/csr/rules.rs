@@ -206,5 +206,58 @@ pub fn recognize(csr: &Value, req: &CertificateRequest) -> Vec<Recognized> {
     out
 }
 
+/// A node asking for its own serving certificate: a valid
+/// `kubernetes.io/kubelet-serving` request from `system:node:<n>` (in
+/// `system:nodes`) for CN `system:node:<n>`, with no DNS name but `<n>`.
+/// Returns `<n>`; the approver then checks the IP addresses against the
+/// Node objects ([`addresses_are_the_nodes`]).
+///
+/// Upstream approves no serving requests by itself (a cluster operator or
+/// an add-on does); k3s has its server sign agents' serving certificates
+/// for the names and addresses the agent states. This is the same trust as
+/// k3s's, expressed as an approval.
+pub fn self_node_serving<'a>(csr: &Value, req: &'a CertificateRequest) -> Option<&'a str> {
+    if csr["spec"]["signerName"] != KUBELET_SERVING || kubelet_serving(req, &usages(csr)).is_err() {
+        return None;
+    }
+    if csr["spec"]["username"].as_str() != Some(req.common_name.as_str()) {
+        return None;
+    }
+    let groups = csr["spec"]["groups"].as_array();
+    if !groups.into_iter().flatten().any(|g| g == NODES_GROUP) {
+        return None;
+    }
+    let node = node_name(req).ok()?;
+    req.dns_names.iter().all(|d| d.eq_ignore_ascii_case(node)).then_some(node)
+}
+
+/// Whether every IP address of a self-serving request for `node` is one of
+/// that Node's InternalIP/ExternalIP addresses and of no other Node's
+/// (`nodes`: all of them); else why not.
+pub fn addresses_are_the_nodes(node: &str, ips: &[std::net::IpAddr], nodes: &[Value]) -> Result<(), String> {
+    let addresses = |n: &Value| -> Vec<std::net::IpAddr> {
+        n["status"]["addresses"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|a| a["type"] == "InternalIP" || a["type"] == "ExternalIP")
+            .filter_map(|a| a["address"].as_str()?.parse().ok())
+            .collect()
+    };
+    let Some(own) = nodes.iter().find(|n| meta::name(n) == node) else {
+        return Err(format!("node {node} is not registered"));
+    };
+    let own = addresses(own);
+    for ip in ips {
+        if !own.contains(ip) {
+            return Err(format!("{ip} is not an address of node {node}"));
+        }
+        if let Some(other) = nodes.iter().find(|n| meta::name(n) != node && addresses(n).contains(ip)) {
+            return Err(format!("{ip} is also an address of node {}", meta::name(other)));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests;

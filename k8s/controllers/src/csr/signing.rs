@@ -8,8 +8,8 @@ use lichen_client::Client;
 use serde_json::{Value, json};
 
 use super::{Signer, rules};
+use crate::Error;
 use crate::informer::Informer;
-use crate::{Error, meta};
 
 #[derive(Clone)]
 pub(super) struct Signing {
@@ -60,11 +60,5 @@ impl Signing {
 
 /// Adds upstream's `Failed` condition for a request its signer refuses.
 fn fail(csr: &mut Value, why: &str) {
-    let mut conditions = csr["status"]["conditions"].as_array().cloned().unwrap_or_default();
-    let now = meta::now_rfc3339();
-    conditions.push(json!({
-        "type": "Failed", "status": "True", "reason": "SignerValidationFailure", "message": why,
-        "lastUpdateTime": now, "lastTransitionTime": now,
-    }));
-    csr["status"]["conditions"] = json!(conditions);
+    super::add_condition(csr, "Failed", "SignerValidationFailure", why);
 }

@@ -158,3 +158,52 @@ fn conditions() {
     assert!(!issued(&json!({"status": {"certificate": ""}})));
     assert!(issued(&json!({"status": {"certificate": "LS0t"}})));
 }
+
+#[test]
+fn nodes_asking_for_their_own_serving_certificates_are_recognized() {
+    let serving = request("system:node:n1", &["system:nodes"], vec![dns("n1"), ip("10.0.0.1")]);
+    let from = |user: &str, groups: &[&str]| {
+        let mut c = csr(KUBELET_SERVING, user, &["digital signature", "server auth"]);
+        c["spec"]["groups"] = json!(groups);
+        c
+    };
+    let node_groups = ["system:nodes", "system:authenticated"];
+    assert_eq!(self_node_serving(&from("system:node:n1", &node_groups), &serving), Some("n1"));
+    assert_eq!(self_node_serving(&from("system:node:n2", &node_groups), &serving), None, "another node");
+    assert_eq!(self_node_serving(&from("system:node:n1", &["system:authenticated"]), &serving), None);
+    let mut client = from("system:node:n1", &node_groups);
+    client["spec"]["signerName"] = json!(KUBELET_CLIENT);
+    assert_eq!(self_node_serving(&client, &serving), None);
+    let other_name = request("system:node:n1", &["system:nodes"], vec![dns("n1"), dns("api.example.com")]);
+    assert_eq!(self_node_serving(&from("system:node:n1", &node_groups), &other_name), None);
+    let upper = request("system:node:n1", &["system:nodes"], vec![dns("N1"), ip("10.0.0.1")]);
+    assert_eq!(self_node_serving(&from("system:node:n1", &node_groups), &upper), Some("n1"));
+}
+
+#[test]
+fn serving_addresses_must_be_the_nodes_own_and_nobody_elses() {
+    let node = |name: &str, addrs: &[(&str, &str)]| {
+        let addrs: Vec<Value> = addrs.iter().map(|(t, a)| json!({"type": t, "address": a})).collect();
+        json!({"metadata": {"name": name}, "status": {"addresses": addrs}})
+    };
+    let nodes = vec![
+        node("n1", &[("InternalIP", "10.0.0.1"), ("ExternalIP", "192.0.2.1"), ("Hostname", "n1")]),
+        node("n2", &[("InternalIP", "10.0.0.2")]),
+        node("n3", &[("InternalIP", "10.0.0.1")]),
+    ];
+    let ips = |s: &[&str]| s.iter().map(|a| a.parse().unwrap()).collect::<Vec<std::net::IpAddr>>();
+    assert_eq!(addresses_are_the_nodes("n2", &ips(&["10.0.0.2"]), &nodes), Ok(()));
+    assert_eq!(addresses_are_the_nodes("n2", &[], &nodes), Ok(()));
+    assert_eq!(
+        addresses_are_the_nodes("n2", &ips(&["10.0.0.2", "10.0.0.9"]), &nodes),
+        Err("10.0.0.9 is not an address of node n2".into())
+    );
+    assert_eq!(
+        addresses_are_the_nodes("n1", &ips(&["192.0.2.1", "10.0.0.1"]), &nodes),
+        Err("10.0.0.1 is also an address of node n3".into())
+    );
+    assert_eq!(
+        addresses_are_the_nodes("n4", &ips(&["10.0.0.4"]), &nodes),
+        Err("node n4 is not registered".into())
+    );
+}
