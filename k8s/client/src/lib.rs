@@ -97,15 +97,22 @@ pub enum Credentials {
     Token(String),
 }
 
-/// A client certificate that can be replaced while clients present it (an
-/// agent renews its own before it expires): connections made after
-/// [`ClientCertificate::replace`] present the new one. Shared by a
-/// [`Client`] and its clones.
+/// A certificate and key that can be replaced while TLS configurations use
+/// them: as a client certificate ([`Client`] and its clones share one) or
+/// as a server's ([`LiveCertificate::server_resolver`]). Connections made
+/// after [`LiveCertificate::replace`] present the new one; an agent renews
+/// its certificates so, without a restart.
 #[derive(Clone, Debug)]
-pub struct ClientCertificate(Arc<CertificateResolver>);
+pub struct LiveCertificate(Arc<CertificateResolver>);
 
 #[derive(Debug)]
 struct CertificateResolver(std::sync::RwLock<Arc<rustls::sign::CertifiedKey>>);
+
+impl CertificateResolver {
+    fn current(&self) -> Arc<rustls::sign::CertifiedKey> {
+        self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+}
 
 impl rustls::client::ResolvesClientCert for CertificateResolver {
     fn resolve(
@@ -113,7 +120,7 @@ impl rustls::client::ResolvesClientCert for CertificateResolver {
         _root_hint_subjects: &[&[u8]],
         _sigschemes: &[rustls::SignatureScheme],
     ) -> Option<Arc<rustls::sign::CertifiedKey>> {
-        Some(self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone())
+        Some(self.current())
     }
 
     fn has_certs(&self) -> bool {
@@ -121,10 +128,21 @@ impl rustls::client::ResolvesClientCert for CertificateResolver {
     }
 }
 
-impl ClientCertificate {
-    pub fn new(cert_pem: &str, key_pem: &str) -> Result<ClientCertificate, ClientError> {
+impl rustls::server::ResolvesServerCert for CertificateResolver {
+    fn resolve(&self, _hello: rustls::server::ClientHello<'_>) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.current())
+    }
+}
+
+impl LiveCertificate {
+    pub fn new(cert_pem: &str, key_pem: &str) -> Result<LiveCertificate, ClientError> {
         let key = certified_key(cert_pem, key_pem)?;
-        Ok(ClientCertificate(Arc::new(CertificateResolver(std::sync::RwLock::new(key)))))
+        Ok(LiveCertificate(Arc::new(CertificateResolver(std::sync::RwLock::new(key)))))
+    }
+
+    /// For `rustls::ConfigBuilder::with_cert_resolver` of a server.
+    pub fn server_resolver(&self) -> Arc<dyn rustls::server::ResolvesServerCert> {
+        self.0.clone()
     }
 
     /// Presents `cert_pem` with `key_pem` from the next connection on.
@@ -215,7 +233,7 @@ pub struct Client {
     server: Arc<str>,
     token: Option<Arc<str>>,
     user_agent: Arc<str>,
-    certificate: Option<ClientCertificate>,
+    certificate: Option<LiveCertificate>,
 }
 
 #[derive(Clone)]
@@ -252,7 +270,7 @@ impl Client {
         let builder = tls_builder()?.with_root_certificates(roots);
         let (tls, token) = match &cfg.credentials {
             Credentials::Certificate { cert_pem, key_pem } => {
-                let certificate = ClientCertificate::new(cert_pem, key_pem)?;
+                let certificate = LiveCertificate::new(cert_pem, key_pem)?;
                 let tls = builder.with_client_cert_resolver(certificate.0.clone());
                 let mut client = Client::over_tls(tls, &cfg.server, None);
                 client.certificate = Some(certificate);
@@ -265,7 +283,7 @@ impl Client {
 
     /// The client certificate, when the client authenticates with one; it
     /// can be replaced while the client (and its clones) run.
-    pub fn certificate(&self) -> Option<&ClientCertificate> {
+    pub fn certificate(&self) -> Option<&LiveCertificate> {
         self.certificate.as_ref()
     }
 

@@ -185,13 +185,29 @@ pub async fn renew(
 /// Keeps the saved client certificate in `dir` renewed for ever (see the
 /// module's notes).
 pub async fn keep_renewed(client: Client, node: String, dir: PathBuf, ca_pem: String) {
+    let file = dir.join(CERT_FILE);
+    renew_when_due(&file, "client certificate", || renew(&client, &node, &dir, &ca_pem, RENEW_TIMEOUT)).await;
+}
+
+/// How long one renewal request may wait for its certificate.
+pub(crate) const RENEW_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Calls `renew` each time the certificate saved in `file` is due
+/// ([`renewal_due`]), retrying failures with back-off (1 min to 1 h);
+/// `renew` saves the new certificate there and returns it. Returns only
+/// when the file cannot be read.
+pub(crate) async fn renew_when_due<F, Fut>(file: &Path, what: &str, mut renew: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<String, JoinError>>,
+{
     const RETRY_MIN: Duration = Duration::from_secs(60);
     const RETRY_MAX: Duration = Duration::from_secs(3600);
     let mut retry = RETRY_MIN;
     loop {
-        let due = std::fs::read_to_string(dir.join(CERT_FILE)).ok().as_deref().and_then(renewal_due);
+        let due = std::fs::read_to_string(file).ok().as_deref().and_then(renewal_due);
         let Some(due) = due else {
-            tracing::warn!(dir = %dir.display(), "cannot read the saved client certificate's validity: not renewing it");
+            tracing::warn!(file = %file.display(), what, "cannot read the certificate's validity: not renewing it");
             return;
         };
         let wait = due - crate::unix_now();
@@ -202,14 +218,15 @@ pub async fn keep_renewed(client: Client, node: String, dir: PathBuf, ca_pem: St
             tokio::time::sleep(wait).await;
             continue;
         }
-        match renew(&client, &node, &dir, &ca_pem, Duration::from_secs(300)).await {
+        match renew().await {
             Ok(cert) => {
                 let until = lichen_pki::join::validity_of_pem(&cert).map(|(_, end)| end).unwrap_or_default();
-                tracing::info!(node = %node, until = %lichen_apimachinery::timestamp::format_rfc3339(until), "client certificate renewed");
+                let until = lichen_apimachinery::timestamp::format_rfc3339(until);
+                tracing::info!(what, %until, "certificate renewed");
                 retry = RETRY_MIN;
             }
             Err(e) => {
-                tracing::warn!(error = %e, retry_in = ?retry, "renewing the client certificate failed");
+                tracing::warn!(what, error = %e, retry_in = ?retry, "renewing a certificate failed");
                 tokio::time::sleep(retry).await;
                 retry = (retry * 2).min(RETRY_MAX);
             }

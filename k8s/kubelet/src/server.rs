@@ -14,8 +14,8 @@ use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
 use hyper::body::{Frame, Incoming};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::ReceiverStream;
@@ -29,7 +29,10 @@ pub(crate) type Body = BoxBody<Bytes, Infallible>;
 
 /// TLS for the endpoint: our serving certificate, clients verified
 /// against the cluster CA.
-pub fn tls_config(cert_pem: &str, key_pem: &str, ca_pem: &str) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+pub fn tls_config(
+    certificate: &lichen_client::LiveCertificate,
+    ca_pem: &str,
+) -> anyhow::Result<Arc<rustls::ServerConfig>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     for c in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
@@ -38,13 +41,10 @@ pub fn tls_config(cert_pem: &str, key_pem: &str, ca_pem: &str) -> anyhow::Result
     let verifier =
         rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
             .build()?;
-    let certs: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_slice_iter(cert_pem.as_bytes()).collect::<Result<_, _>>()?;
-    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())?;
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(certs, key)?;
+        .with_cert_resolver(certificate.server_resolver());
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(cfg))
 }

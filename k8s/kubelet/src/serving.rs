@@ -13,9 +13,8 @@
 //! across restarts while they still name the node and its address; the
 //! endpoint starts once a certificate is in hand. Until then `kubectl
 //! logs/exec` to the node's pods answer that the agent cannot be reached.
-//!
-//! Not here yet: renewing the certificate while the agent runs (it lasts a
-//! year; a restart in its last 30 days asks for a new one).
+//! 80 % into its lifetime it is renewed the same way and swapped into the
+//! running endpoint ([`keep_renewed`]).
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -27,10 +26,6 @@ use crate::join::{JoinError, Request, request_certificate};
 use crate::{Agent, Serving};
 
 pub const SIGNER: &str = "kubernetes.io/kubelet-serving";
-/// A saved certificate this close to its end is replaced at start.
-const RENEW_BEFORE: i64 = 30 * 24 * 3600;
-/// How long one request may stay unanswered before it is asked again.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
 const RETRY_MIN: Duration = Duration::from_secs(10);
 const RETRY_MAX: Duration = Duration::from_secs(300);
 
@@ -64,11 +59,11 @@ fn saved(dir: &Path, ca_pem: &str, node: &str, ips: &[IpAddr]) -> Option<Serving
     let (cert_pem, key_pem) = (read(NODE_SERVING_CERT)?, read(NODE_SERVING_KEY)?);
     let now = crate::unix_now();
     match check_node_serving(ca_pem, &cert_pem, &key_pem, node, ips, now) {
-        Ok(until) if until - now > RENEW_BEFORE => {
+        Ok(_) if crate::join::renewal_due(&cert_pem).is_some_and(|due| now < due) => {
             Some(Serving { cert_pem, key_pem, client_ca_pem: ca_pem.to_owned() })
         }
         Ok(_) => {
-            tracing::info!(dir = %dir.display(), "the saved serving certificate expires within 30 days: asking for a new one");
+            tracing::info!(dir = %dir.display(), "the saved serving certificate is due for renewal: asking for a new one");
             None
         }
         Err(problem) => {
@@ -87,7 +82,7 @@ async fn request(agent: &Agent, dir: &Path, ca_pem: &str, ips: &[IpAddr]) -> Res
         usages: &["digital signature", "server auth"],
         csr_pem,
     };
-    let cert_pem = request_certificate(&agent.client, &request, REQUEST_TIMEOUT).await?;
+    let cert_pem = request_certificate(&agent.client, &request, crate::join::RENEW_TIMEOUT).await?;
     let now = crate::unix_now();
     check_node_serving(ca_pem, &cert_pem, &key_pem, node, ips, now)
         .map_err(|problem| JoinError::Pki(format!("the issued serving certificate {problem}")))?;
@@ -95,6 +90,18 @@ async fn request(agent: &Agent, dir: &Path, ca_pem: &str, ips: &[IpAddr]) -> Res
         .map_err(|e| JoinError::Pki(e.to_string()))?;
     tracing::info!(dir = %dir.display(), "serving certificate issued and saved");
     Ok(Serving { cert_pem, key_pem, client_ca_pem: ca_pem.to_owned() })
+}
+
+/// Renews the endpoint's certificate (saved in `dir`) whenever it is due,
+/// and swaps each new one into the running endpoint through `live`.
+pub async fn keep_renewed(agent: Agent, dir: PathBuf, ca_pem: String, live: lichen_client::LiveCertificate) {
+    let ips = [agent.cfg.node_ip];
+    let renew = || async {
+        let s = request(&agent, &dir, &ca_pem, &ips).await?;
+        live.replace(&s.cert_pem, &s.key_pem).map_err(|e| JoinError::Pki(e.to_string()))?;
+        Ok(s.cert_pem)
+    };
+    crate::join::renew_when_due(&dir.join(NODE_SERVING_CERT), "serving certificate", renew).await;
 }
 
 /// Where the agent endpoint's certificate comes from.

@@ -366,6 +366,38 @@ spec:
   ports: [{name: http, port: 8080}]
 "#;
 
+/// Writes a serving certificate for `node` into its agent's directory,
+/// signed by the server's CA (from a copy of its files), that falls due for
+/// renewal (80 % of its life) `due_in` from now; returns its PEM.
+fn seed_serving_certificate(c: &Cluster, node: &str, due_in: Duration) -> String {
+    let m = c.machine(node);
+    let copy = m.dir.join("ca-copy");
+    std::fs::create_dir_all(&copy).unwrap();
+    for f in ["ca.crt", "ca.key"] {
+        std::fs::copy(c.server.data.join("pki").join(f), copy.join(f)).unwrap();
+    }
+    let (pki, _) = lichen_pki::Pki::load_or_create(&lichen_pki::PkiOptions::new(&copy, "copy")).unwrap();
+    let (key, csr) = lichen_pki::join::node_serving_request(node, &[m.ip.parse().unwrap()]).unwrap();
+    // Valid from an hour before now (the signer backdates) for `validity`:
+    // due at -3600 + 0.8 × (3600 + validity) seconds from now.
+    let validity = Duration::from_secs((due_in.as_secs() + 720) * 5 / 4);
+    let now = std::time::SystemTime::now();
+    let cert = pki.sign_csr(csr.as_bytes(), lichen_pki::Usage::ServerAuth, validity, now).unwrap();
+    lichen_pki::join::save_node_serving(&m.dir.join("agent/pki"), &cert, &key).unwrap();
+    std::fs::remove_dir_all(&copy).unwrap();
+    cert
+}
+
+/// `openssl x509 -fingerprint -sha256` of a PEM certificate.
+fn fingerprint(pem: &str) -> String {
+    let mut c = Command::new("openssl");
+    c.args(["x509", "-noout", "-fingerprint", "-sha256"]).stdin(Stdio::piped()).stdout(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), pem.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn client(name: &str, node: &str, allowed: bool) -> String {
     let label = if allowed { "allowed" } else { "denied" };
     format!(
@@ -420,6 +452,11 @@ fn three_nodes_join_and_pods_reach_each_other_and_services() {
         assert!(out.stderr.contains(want), "wanted {want:?} in:\n{}", out.stderr);
     }
 
+    // a2 starts with a serving certificate that falls due for renewal 20 s
+    // later: it is used, then renewed and swapped into the running
+    // endpoint.
+    let seeded = seed_serving_certificate(&c, "a2", Duration::from_secs(20));
+
     let started = Instant::now();
     c.agents = ["a1", "a2"].iter().map(|n| Agent::start(c.machine(n), &token)).collect();
     let t = c.wait_for("three Ready nodes", Duration::from_secs(120), || {
@@ -433,7 +470,6 @@ fn three_nodes_join_and_pods_reach_each_other_and_services() {
         "[multinode] agents joined and all three nodes Ready {} ms after the agents started",
         t.as_millis()
     );
-    let _ = started;
     let cidrs: BTreeSet<String> =
         ["s", "a1", "a2"].iter().map(|n| c.jsonpath(&["node", n], "{.spec.podCIDR}")).collect();
     assert_eq!(cidrs.len(), 3, "each node has its own pod CIDR: {cidrs:?}");
@@ -469,6 +505,31 @@ fn three_nodes_join_and_pods_reach_each_other_and_services() {
         let exec = c.kubectl.run(&["exec", pod, "--", "cat", "/etc/hostname"]);
         assert_eq!(exec.ok().trim(), pod, "kubectl exec in {pod} on {node}");
     }
+    println!("[multinode] kubectl logs and exec reach pods on all 3 nodes");
+
+    // a2's seeded serving certificate was renewed while its endpoint ran,
+    // and the endpoint presents the new one.
+    let file = c.machine("a2").dir.join("agent/pki/serving.crt");
+    c.wait_for("a2's serving certificate renewed", Duration::from_secs(90), || {
+        std::fs::read_to_string(&file).is_ok_and(|now| now != seeded)
+    });
+    let t = started.elapsed();
+    println!(
+        "[multinode] a2's serving certificate (due 20 s after seeding) renewed {} ms after the agents started",
+        t.as_millis()
+    );
+    let renewed = std::fs::read_to_string(&file).unwrap();
+    let port = c.jsonpath(&["node", "a2"], "{.status.daemonEndpoints.kubeletEndpoint.Port}");
+    assert_ne!(fingerprint(&renewed), fingerprint(&seeded));
+    let probe = format!(
+        "openssl s_client -connect {}:{port} </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256",
+        c.machine("a2").ip
+    );
+    c.wait_for("the endpoint presenting the renewed certificate", Duration::from_secs(30), || {
+        c.machine("s").sh(&probe).stdout == fingerprint(&renewed)
+    });
+    assert_eq!(c.kubectl.run(&["logs", "c-a2"]).ok(), "client c-a2 up\n");
+    // a1 asked at once, a2 when its seeded certificate fell due.
     let serving = c.kubectl.run(&[
         "get",
         "csr",
@@ -477,7 +538,6 @@ fn three_nodes_join_and_pods_reach_each_other_and_services() {
     ]);
     let serving: BTreeSet<&str> = serving.ok().split_whitespace().collect();
     assert_eq!(serving, BTreeSet::from(["system:node:a1=AutoApproved", "system:node:a2=AutoApproved"]));
-    println!("[multinode] kubectl logs and exec reach pods on all 3 nodes");
 
     // Every client reaches every backend through the Service's name.
     // ClusterFirst pods get the cluster DNS, its search path and ndots:5.
