@@ -12,8 +12,8 @@ use http_body_util::Empty;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::Value;
 
 use crate::api::Ctx;
@@ -22,8 +22,9 @@ use crate::status::ApiError;
 /// The API server's identity towards node agents.
 #[derive(Clone, Default)]
 pub struct KubeletClient {
-    pub cert_pem: String,
-    pub key_pem: String,
+    /// Its client certificate (replaceable while it runs); none: agents
+    /// are not reached (no logs, exec, port-forward).
+    pub certificate: Option<lichen_client::LiveCertificate>,
     /// The CA agents' serving certificates come from.
     pub ca_pem: String,
 }
@@ -39,24 +40,19 @@ pub struct NodeClient {
 
 impl NodeClient {
     pub fn new(k: &KubeletClient) -> Result<Option<NodeClient>, String> {
-        if k.cert_pem.is_empty() {
+        let Some(certificate) = &k.certificate else {
             return Ok(None);
-        }
+        };
         let mut roots = rustls::RootCertStore::empty();
         for c in CertificateDer::pem_slice_iter(k.ca_pem.as_bytes()) {
             roots.add(c.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
         }
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(k.cert_pem.as_bytes())
-            .collect::<Result<_, _>>()
-            .map_err(|e| e.to_string())?;
-        let key = PrivateKeyDer::from_pem_slice(k.key_pem.as_bytes()).map_err(|e| e.to_string())?;
         let tls =
             rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
                 .with_safe_default_protocol_versions()
                 .map_err(|e| e.to_string())?
                 .with_root_certificates(roots)
-                .with_client_auth_cert(certs, key)
-                .map_err(|e| e.to_string())?;
+                .with_client_cert_resolver(certificate.client_resolver());
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls.clone())
             .https_only()

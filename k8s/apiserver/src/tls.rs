@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
+use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 
 #[derive(Debug, thiserror::Error)]
@@ -33,16 +33,13 @@ fn certs(pem: &str, what: &'static str) -> Result<Vec<CertificateDer<'static>>, 
 }
 
 /// A rustls server configuration (ring provider, TLS 1.2 and 1.3, ALPN h2
-/// and http/1.1).
+/// and http/1.1) presenting `certificate`, which can be replaced (renewed)
+/// while the server runs.
 pub fn server_config(
-    cert_pem: &str,
-    key_pem: &str,
+    certificate: &lichen_client::LiveCertificate,
     client_ca_pem: &str,
 ) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let chain = certs(cert_pem, "serving certificate")?;
-    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
-        .map_err(|source| TlsError::Pem { what: "serving key", source })?;
     let mut roots = rustls::RootCertStore::empty();
     for ca in certs(client_ca_pem, "client CA")? {
         roots.add(ca).map_err(TlsError::Roots)?;
@@ -55,8 +52,7 @@ pub fn server_config(
         .with_safe_default_protocol_versions()
         .map_err(TlsError::Config)?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(chain, key)
-        .map_err(TlsError::Config)?;
+        .with_cert_resolver(certificate.server_resolver());
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(cfg))
 }

@@ -145,6 +145,11 @@ impl LiveCertificate {
         self.0.clone()
     }
 
+    /// For `rustls::ConfigBuilder::with_client_cert_resolver`.
+    pub fn client_resolver(&self) -> Arc<dyn rustls::client::ResolvesClientCert> {
+        self.0.clone()
+    }
+
     /// Presents `cert_pem` with `key_pem` from the next connection on.
     pub fn replace(&self, cert_pem: &str, key_pem: &str) -> Result<(), ClientError> {
         let key = certified_key(cert_pem, key_pem)?;
@@ -271,7 +276,7 @@ impl Client {
         let (tls, token) = match &cfg.credentials {
             Credentials::Certificate { cert_pem, key_pem } => {
                 let certificate = LiveCertificate::new(cert_pem, key_pem)?;
-                let tls = builder.with_client_cert_resolver(certificate.0.clone());
+                let tls = builder.with_client_cert_resolver(certificate.client_resolver());
                 let mut client = Client::over_tls(tls, &cfg.server, None);
                 client.certificate = Some(certificate);
                 return Ok(client);

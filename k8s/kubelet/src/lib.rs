@@ -142,14 +142,21 @@ impl Agent {
             }
         }
         match (&self.cfg.serving, listener) {
-            (serving::ServingCert::Given(s), Some(l)) => {
-                self.serve(s, l);
+            (serving::ServingCert::Given { certificate, client_ca_pem }, Some(l)) => {
+                self.serve(certificate, client_ca_pem, l);
             }
             (serving::ServingCert::Requested { dir, ca_pem }, Some(l)) => {
                 let (agent, dir, ca_pem) = (self.clone(), dir.clone(), ca_pem.clone());
                 tokio::spawn(async move {
                     let s = serving::obtain(&agent, &dir, &ca_pem).await;
-                    if let Some(live) = agent.serve(&s, l) {
+                    let live = match client::LiveCertificate::new(&s.cert_pem, &s.key_pem) {
+                        Ok(live) => live,
+                        Err(e) => {
+                            tracing::error!(error = %e, "agent endpoint: bad TLS material; logs and exec unavailable");
+                            return;
+                        }
+                    };
+                    if agent.serve(&live, &s.client_ca_pem, l) {
                         serving::keep_renewed(agent, dir, ca_pem, live).await;
                     }
                 });
@@ -166,26 +173,29 @@ impl Agent {
 }
 
 impl Agent {
-    /// Starts the agent endpoint on `listener`; returns its certificate,
-    /// which can be replaced while it serves.
-    fn serve(&self, s: &Serving, listener: std::net::TcpListener) -> Option<client::LiveCertificate> {
+    /// Starts the agent endpoint on `listener`, presenting `certificate`
+    /// (replaceable while it serves); whether it started.
+    fn serve(
+        &self,
+        certificate: &client::LiveCertificate,
+        client_ca_pem: &str,
+        listener: std::net::TcpListener,
+    ) -> bool {
         let listener =
             listener.set_nonblocking(true).and_then(|_| tokio::net::TcpListener::from_std(listener));
-        let live = client::LiveCertificate::new(&s.cert_pem, &s.key_pem).map_err(anyhow::Error::from);
-        let tls = live.and_then(|live| Ok((server::tls_config(&live, &s.client_ca_pem)?, live)));
-        match (tls, listener) {
-            (Ok((tls, live)), Ok(listener)) => {
+        match (server::tls_config(certificate, client_ca_pem), listener) {
+            (Ok(tls), Ok(listener)) => {
                 tracing::info!(addr = ?listener.local_addr().ok(), "agent endpoint listening");
                 tokio::spawn(server::serve(self.clone(), listener, tls));
-                Some(live)
+                true
             }
             (Err(e), _) => {
                 tracing::error!(error = %e, "agent endpoint: bad TLS material; logs and exec unavailable");
-                None
+                false
             }
             (_, Err(e)) => {
                 tracing::error!(error = %e, "agent endpoint: cannot listen; logs and exec unavailable");
-                None
+                false
             }
         }
     }

@@ -109,8 +109,9 @@ pub async fn keep_renewed(agent: Agent, dir: PathBuf, ca_pem: String, live: lich
 pub enum ServingCert {
     /// No endpoint: no logs, exec, attach or port-forward to this node.
     Off,
-    /// Issued by the server running beside the agent.
-    Given(Serving),
+    /// Issued by the server running beside the agent, which renews it in
+    /// place.
+    Given { certificate: lichen_client::LiveCertificate, client_ca_pem: String },
     /// Asked for from the cluster once the Node is registered, and kept in
     /// `dir`; the endpoint's clients must come from `ca_pem` (the cluster
     /// CA, which also issues the certificate).

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+mod renewal;
 mod token;
 
 #[derive(Parser)]
@@ -564,6 +565,7 @@ fn server(args: ServerArgs) -> anyhow::Result<()> {
         }
     }
     let (pki, report) = lichen_pki::Pki::load_or_create(&opts).context("cluster PKI")?;
+    let pki_opts = opts;
     eprintln!("lichen: PKI in {}:\n{report}", pki.dir.display());
     let server_token = pki.load_or_create_token().context("the cluster join token")?;
     // Shared with the CSR signing controller.
@@ -577,17 +579,20 @@ fn server(args: ServerArgs) -> anyhow::Result<()> {
         compactor(sqlite.clone(), datastore.compact_interval, datastore.compact_keep);
         sqlite
     };
-    let tls =
-        lichen_apiserver::tls::server_config(&pki.serving.cert_pem, &pki.serving.key_pem, &pki.ca_cert_pem)?;
+    // Every certificate the server holds is renewed in place before it
+    // ends (renewal.rs): the API server's, its client's towards agents and,
+    // below, the in-process agent's.
+    let mut held = vec![renewal::Held::new(renewal::Kind::ApiServing, &pki.serving)?];
+    let tls = lichen_apiserver::tls::server_config(&held[0].live, &pki.ca_cert_pem)?;
     // The in-process agent: a node identity and an endpoint certificate from
     // the cluster CA, issued at each start (nothing to rotate on disk).
-    let year = std::time::Duration::from_secs(365 * 24 * 3600);
+    let year = renewal::VALIDITY;
     let now = std::time::SystemTime::now();
     let kubelet_client = {
         let c = pki.issue_client(lichen_kubelet::server::APISERVER_CLIENT_CN, &[], year, now)?;
+        held.push(renewal::Held::new(renewal::Kind::KubeletClient, &c)?);
         lichen_apiserver::KubeletClient {
-            cert_pem: c.cert_pem,
-            key_pem: c.key_pem,
+            certificate: held.last().map(|h| h.live.clone()),
             ca_pem: pki.ca_cert_pem.clone(),
         }
     };
@@ -605,22 +610,23 @@ fn server(args: ServerArgs) -> anyhow::Result<()> {
             let id = pki.issue_client(&format!("system:node:{node_name}"), &["system:nodes"], year, now)?;
             let names = vec![node_name.clone(), node_ip.to_string(), "127.0.0.1".into(), "localhost".into()];
             let serving = pki.issue_serving(&node_name, &names, year, now)?;
+            let endpoint =
+                renewal::Held::new(renewal::Kind::AgentServing { node: node_name.clone(), names }, &serving)?;
+            let serving = lichen_kubelet::serving::ServingCert::Given {
+                certificate: endpoint.live.clone(),
+                client_ca_pem: pki.ca_cert_pem.clone(),
+            };
+            held.push(endpoint);
             let client = lichen_kubelet::client::ClientConfig {
                 server: format!("https://127.0.0.1:{port}"),
                 ca_pem: pki.ca_cert_pem.clone(),
                 credentials: lichen_kubelet::client::Credentials::Certificate {
-                    cert_pem: id.cert_pem,
-                    key_pem: id.key_pem,
+                    cert_pem: id.cert_pem.clone(),
+                    key_pem: id.key_pem.clone(),
                 },
             };
-            let serving = lichen_kubelet::Serving {
-                cert_pem: serving.cert_pem,
-                key_pem: serving.key_pem,
-                client_ca_pem: pki.ca_cert_pem.clone(),
-            };
             let cidr = cluster_cidr.to_string().parse().context("--cluster-cidr")?;
-            let serving = lichen_kubelet::serving::ServingCert::Given(serving);
-            Some((agent_config(&o, client, serving), listener, Networking::new(&o, cidr)))
+            Some((agent_config(&o, client, serving), listener, Networking::new(&o, cidr), id))
         }
     };
     let version = lichen_apiserver::version::Info::new(
@@ -667,10 +673,14 @@ fn server(args: ServerArgs) -> anyhow::Result<()> {
             }));
             tokio::spawn(lichen_controllers::run(client, cfg));
         }
-        if let Some((mut agent_cfg, listener, networking)) = agent {
+        if let Some((mut agent_cfg, listener, networking, id)) = agent {
             agent_cfg.pod_mtu = networking.pod_mtu().await;
             // The CRI channel needs the runtime, so the agent is made here.
             let agent = lichen_kubelet::Agent::new(agent_cfg).context("node agent")?;
+            if let Some(live) = agent.client.certificate() {
+                let kind = renewal::Kind::AgentClient { node: agent.cfg.node_name.clone() };
+                held.push(renewal::Held::sharing(kind, live.clone(), &id)?);
+            }
             tokio::spawn(agent.run(Some(listener)));
             // In-process, as trusted identities named after the parts.
             networking.spawn(|agent| {
@@ -678,6 +688,7 @@ fn server(args: ServerArgs) -> anyhow::Result<()> {
                 lichen_kubelet::client::Client::from_service(server.local(identity)).with_user_agent(agent)
             });
         }
+        tokio::spawn(renewal::keep_renewed(pki_opts, held));
         // The cluster DNS address is a Service of its own (kube-system/kube-dns),
         // so that it is reserved and `kubectl get svc -A` shows it.
         let dns_client = lichen_kubelet::client::Client::from_service(
