@@ -141,14 +141,31 @@ impl Agent {
                 tracing::error!(dir = %dir.display(), error = %e, "cannot create agent directory");
             }
         }
+        let listener =
+            listener.map(|l| l.set_nonblocking(true).and_then(|_| tokio::net::TcpListener::from_std(l)));
         match (&self.cfg.serving, listener) {
-            (serving::ServingCert::Given { certificate, client_ca_pem }, Some(l)) => {
+            (_, Some(Err(e))) => {
+                tracing::error!(error = %e, "agent endpoint: cannot listen; logs and exec unavailable");
+            }
+            (serving::ServingCert::Given { certificate, client_ca_pem }, Some(Ok(l))) => {
                 self.serve(certificate, client_ca_pem, l);
             }
-            (serving::ServingCert::Requested { dir, ca_pem }, Some(l)) => {
+            (serving::ServingCert::Requested { dir, ca_pem }, Some(Ok(l))) => {
                 let (agent, dir, ca_pem) = (self.clone(), dir.clone(), ca_pem.clone());
                 tokio::spawn(async move {
-                    let s = serving::obtain(&agent, &dir, &ca_pem).await;
+                    // Until there is a certificate, connections are closed at
+                    // once, so the API server says the agent cannot be
+                    // reached instead of waiting on a handshake.
+                    let s = {
+                        let obtain = serving::obtain(&agent, &dir, &ca_pem);
+                        tokio::pin!(obtain);
+                        loop {
+                            tokio::select! {
+                                s = &mut obtain => break s,
+                                early = l.accept() => drop(early),
+                            }
+                        }
+                    };
                     let live = match client::LiveCertificate::new(&s.cert_pem, &s.key_pem) {
                         Ok(live) => live,
                         Err(e) => {
@@ -179,22 +196,16 @@ impl Agent {
         &self,
         certificate: &client::LiveCertificate,
         client_ca_pem: &str,
-        listener: std::net::TcpListener,
+        listener: tokio::net::TcpListener,
     ) -> bool {
-        let listener =
-            listener.set_nonblocking(true).and_then(|_| tokio::net::TcpListener::from_std(listener));
-        match (server::tls_config(certificate, client_ca_pem), listener) {
-            (Ok(tls), Ok(listener)) => {
+        match server::tls_config(certificate, client_ca_pem) {
+            Ok(tls) => {
                 tracing::info!(addr = ?listener.local_addr().ok(), "agent endpoint listening");
                 tokio::spawn(server::serve(self.clone(), listener, tls));
                 true
             }
-            (Err(e), _) => {
+            Err(e) => {
                 tracing::error!(error = %e, "agent endpoint: bad TLS material; logs and exec unavailable");
-                false
-            }
-            (_, Err(e)) => {
-                tracing::error!(error = %e, "agent endpoint: cannot listen; logs and exec unavailable");
                 false
             }
         }
