@@ -25,5 +25,6 @@
 
 pub mod dns;
 pub mod overlay;
+mod pacer;
 pub mod policy;
 pub mod proxy;

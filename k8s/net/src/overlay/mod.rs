@@ -38,11 +38,13 @@ pub mod rules;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lichen_client::{Client, PatchType, q};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
+
+use crate::pacer::{Pacer, Tick};
 
 use crate::proxy::{NftError, informer, nft};
 pub use kernel::NetlinkError;
@@ -128,8 +130,6 @@ pub async fn cleanup(cfg: &Config) -> Result<(), CleanupError> {
 /// Least time between two syncs after Node changes (Node status updates
 /// come every few seconds per node).
 const MIN_SYNC: Duration = Duration::from_millis(500);
-const RETRY_MIN: Duration = Duration::from_secs(1);
-const RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// Why a sync failed.
 #[derive(Debug, thiserror::Error)]
@@ -165,23 +165,17 @@ pub async fn run(client: Client, cfg: Config) {
     tracing::info!(node = %cfg.node_name, device = %cfg.device, vni = cfg.vni, local = %cfg.node_ip, cluster_cidr = %cfg.cluster_cidr, "overlay starting");
 
     let mut state = State::default();
-    let mut pending = true;
-    let mut not_before = Instant::now();
-    let mut next_resync = Instant::now() + cfg.resync;
-    let mut failures: u32 = 0;
+    let mut pacer = Pacer::new(cfg.resync, MIN_SYNC, true);
     loop {
-        let wake = if pending { not_before } else { next_resync };
-        tokio::select! {
-            () = changed.notified() => { pending = true; continue; }
-            () = tokio::time::sleep_until(wake.into()) => {}
-        }
-        let now = Instant::now();
-        let resync = now >= next_resync;
-        if resync {
-            next_resync = now + cfg.resync;
-            state.table_ok = false;
-        } else if now < not_before || !pending {
-            continue;
+        match pacer.tick(&changed).await {
+            Tick::Changed => continue,
+            // The periodic resync looks at everything, due or not.
+            Tick::Resync => {
+                state.table_ok = false;
+                pacer.take();
+            }
+            Tick::Deadline if pacer.take_ready() => {}
+            Tick::Deadline => continue,
         }
         let snapshot: Option<Vec<Value>> = {
             let c = nodes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -189,27 +183,20 @@ pub async fn run(client: Client, cfg: Config) {
         };
         let Some(nodes_now) = snapshot else {
             // Not listed yet: the informer notifies once it is.
-            pending = false;
             continue;
         };
-        pending = false;
         match sync(&client, &cfg, &nodes_now, &mut state).await {
             Ok(()) => {
-                if failures > 0 {
+                if pacer.succeeded() {
                     tracing::info!(device = %cfg.device, "overlay in sync again");
                 }
-                failures = 0;
-                not_before = Instant::now() + MIN_SYNC;
             }
             Err(e) => {
-                failures = failures.saturating_add(1);
-                let delay = RETRY_MIN.saturating_mul(1 << failures.min(5)).min(RETRY_MAX);
-                tracing::error!(error = %chain(&e), retry_in = ?delay, "overlay sync failed");
+                let retry_in = pacer.failed();
+                tracing::error!(error = %chain(&e), ?retry_in, "overlay sync failed");
                 if matches!(e, SyncError::Netlink(_)) {
                     state.netlink = None;
                 }
-                pending = true;
-                not_before = Instant::now() + delay;
             }
         }
     }

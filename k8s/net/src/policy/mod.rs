@@ -34,6 +34,8 @@ use lichen_client::Client;
 use serde_json::Value;
 use tokio::sync::Notify;
 
+use crate::pacer::{Pacer, Tick};
+
 use crate::proxy::informer;
 use crate::proxy::nft::{self, NftError};
 use crate::proxy::ruleset::Ruleset;
@@ -99,9 +101,6 @@ pub fn observe(cfg: &Config) -> Result<Option<String>, NftError> {
     nft::list(&cfg.nft, &cfg.table)
 }
 
-const RETRY_MIN: Duration = Duration::from_secs(1);
-const RETRY_MAX: Duration = Duration::from_secs(30);
-
 type Snapshot = (Vec<Value>, Vec<Value>, Vec<Value>);
 
 /// Enforces policies: watches NetworkPolicies, Pods and Namespaces in all
@@ -134,75 +133,50 @@ pub async fn run(client: Client, cfg: Config) {
 
     // What the kernel has, as far as we know; `None`: replace it whole.
     let mut applied: Option<Ruleset> = None;
-    let mut pending = false;
-    let mut not_before = Instant::now();
-    let mut next_resync = Instant::now() + cfg.resync;
-    let mut failures: u32 = 0;
+    let mut pacer = Pacer::new(cfg.resync, cfg.min_sync, false);
     loop {
-        let wake = if pending { not_before } else { next_resync };
-        tokio::select! {
-            () = changed.notified() => { pending = true; continue; }
-            () = tokio::time::sleep_until(wake.into()) => {}
-        }
-        let now = Instant::now();
-        if now >= next_resync {
-            next_resync = now + cfg.resync;
-            if let Some(rs) = &applied
-                && !nft::kernel_matches(&cfg.nft, &cfg.table, rs).await
-            {
-                tracing::warn!(table = %cfg.table, "the policy table differs from what was applied; replacing it");
-                applied = None;
-                pending = true;
+        match pacer.tick(&changed).await {
+            Tick::Changed => continue,
+            Tick::Resync => {
+                if let Some(rs) = &applied
+                    && !nft::kernel_matches(&cfg.nft, &cfg.table, rs).await
+                {
+                    tracing::warn!(table = %cfg.table, "the policy table differs from what was applied; replacing it");
+                    applied = None;
+                    pacer.set_pending();
+                }
             }
+            Tick::Deadline => {}
         }
-        if now < not_before || !pending {
+        if !pacer.take_ready() {
             continue;
         }
-        pending = false;
         let Some((policies, pods, namespaces)) = snapshot() else {
             // Not listed yet: the informers notify once they are.
             continue;
         };
         let started = Instant::now();
         let want = desired(&cfg, &policies, &pods, &namespaces);
-        let (text, full) = match applied.as_ref().and_then(|old| want.update_from(old)) {
-            Some(update) if update.is_empty() => continue,
-            Some(update) => (update, false),
-            None => (nft::transaction(&cfg.table, &want.definition()), true),
+        let Some((full, result)) = nft::program(&cfg.nft, &cfg.table, applied.as_ref(), &want).await else {
+            continue;
         };
-        let nft_path = cfg.nft.clone();
-        let result =
-            tokio::task::spawn_blocking(move || nft::run_file(&nft_path, &text)).await.unwrap_or_else(|e| {
-                Err(NftError::Spawn { nft: cfg.nft.clone(), source: std::io::Error::other(e) })
-            });
-        let now = Instant::now();
         let isolated = want.sets.get("ingress-pods").map_or(0, |s| s.elements.len())
             + want.sets.get("egress-pods").map_or(0, |s| s.elements.len());
         match result {
             Ok(()) => {
                 let took_ms = started.elapsed().as_millis();
-                if failures > 0 || applied.is_none() {
-                    tracing::info!(table = %cfg.table, policies = policies.len(), isolated, full, took_ms, "policy rules programmed");
+                let policies = policies.len();
+                if pacer.succeeded() || applied.is_none() {
+                    tracing::info!(table = %cfg.table, policies, isolated, full, took_ms, "policy rules programmed");
                 } else {
-                    tracing::debug!(
-                        policies = policies.len(),
-                        isolated,
-                        full,
-                        took_ms,
-                        "policy rules programmed"
-                    );
+                    tracing::debug!(policies, isolated, full, took_ms, "policy rules programmed");
                 }
                 applied = Some(want);
-                failures = 0;
-                not_before = now + cfg.min_sync;
             }
             Err(e) => {
-                failures = failures.saturating_add(1);
-                let delay = RETRY_MIN.saturating_mul(1 << failures.min(5)).min(RETRY_MAX);
-                tracing::error!(error = %e, full, retry_in = ?delay, "programming policy rules failed");
+                let retry_in = pacer.failed();
+                tracing::error!(error = %e, full, ?retry_in, "programming policy rules failed");
                 applied = None;
-                pending = true;
-                not_before = now + delay;
             }
         }
     }

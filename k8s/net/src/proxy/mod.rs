@@ -27,6 +27,8 @@ use lichen_client::Client;
 use serde_json::Value;
 use tokio::sync::Notify;
 
+use crate::pacer::{Pacer, Tick};
+
 pub use nft::NftError;
 
 /// How the proxy runs on this node.
@@ -105,9 +107,6 @@ pub fn observe(cfg: &Config) -> Result<Option<String>, NftError> {
 const SERVICE_SELECTOR: &str = "!service.kubernetes.io/service-proxy-name";
 const SLICE_SELECTOR: &str = "!service.kubernetes.io/headless,!service.kubernetes.io/service-proxy-name";
 
-const RETRY_MIN: Duration = Duration::from_secs(1);
-const RETRY_MAX: Duration = Duration::from_secs(30);
-
 /// Runs the proxy: watches Services and EndpointSlices through `client`
 /// and keeps the table in step. Never returns. When `nft` cannot run it
 /// says so once and waits for it to appear.
@@ -140,80 +139,48 @@ pub async fn run(client: Client, cfg: Config) {
 
     // What the kernel has, as far as we know; `None`: replace it whole.
     let mut applied: Option<ruleset::Ruleset> = None;
-    let mut pending = false;
-    let mut not_before = Instant::now();
-    let mut next_resync = Instant::now() + cfg.resync;
-    let mut failures: u32 = 0;
+    let mut pacer = Pacer::new(cfg.resync, cfg.min_sync, false);
     loop {
-        let wake = if pending { not_before } else { next_resync };
-        tokio::select! {
-            () = changed.notified() => { pending = true; continue; }
-            () = tokio::time::sleep_until(wake.into()) => {}
-        }
-        let now = Instant::now();
-        if now >= next_resync {
-            next_resync = now + cfg.resync;
-            if let Some(rs) = &applied
-                && !nft::kernel_matches(&cfg.nft, &cfg.table, rs).await
-            {
-                tracing::warn!(table = %cfg.table, "the table differs from what was applied; replacing it");
-                applied = None;
-                pending = true;
+        match pacer.tick(&changed).await {
+            Tick::Changed => continue,
+            Tick::Resync => {
+                if let Some(rs) = &applied
+                    && !nft::kernel_matches(&cfg.nft, &cfg.table, rs).await
+                {
+                    tracing::warn!(table = %cfg.table, "the table differs from what was applied; replacing it");
+                    applied = None;
+                    pacer.set_pending();
+                }
             }
+            Tick::Deadline => {}
         }
-        if now < not_before || !pending {
+        if !pacer.take_ready() {
             continue;
         }
-        pending = false;
         let Some((svcs, eps)) = snapshot() else {
             // Not listed yet: the informers notify once they are.
             continue;
         };
         let started = Instant::now();
         let want = desired(&cfg, &svcs, &eps);
-        let (text, full) = match applied.as_ref().and_then(|old| want.update_from(old)) {
-            Some(update) if update.is_empty() => continue,
-            Some(update) => (update, false),
-            None => (nft::transaction(&cfg.table, &want.definition()), true),
+        let Some((full, result)) = nft::program(&cfg.nft, &cfg.table, applied.as_ref(), &want).await else {
+            continue;
         };
-        let nft_path = cfg.nft.clone();
-        let result =
-            tokio::task::spawn_blocking(move || nft::run_file(&nft_path, &text)).await.unwrap_or_else(|e| {
-                Err(NftError::Spawn { nft: cfg.nft.clone(), source: std::io::Error::other(e) })
-            });
-        let now = Instant::now();
         match result {
             Ok(()) => {
                 let took_ms = started.elapsed().as_millis();
-                if failures > 0 || applied.is_none() {
-                    tracing::info!(
-                        table = %cfg.table,
-                        services = svcs.len(),
-                        slices = eps.len(),
-                        full,
-                        took_ms,
-                        "service rules programmed"
-                    );
+                let (services, slices) = (svcs.len(), eps.len());
+                if pacer.succeeded() || applied.is_none() {
+                    tracing::info!(table = %cfg.table, services, slices, full, took_ms, "service rules programmed");
                 } else {
-                    tracing::debug!(
-                        services = svcs.len(),
-                        slices = eps.len(),
-                        full,
-                        took_ms,
-                        "service rules programmed"
-                    );
+                    tracing::debug!(services, slices, full, took_ms, "service rules programmed");
                 }
                 applied = Some(want);
-                failures = 0;
-                not_before = now + cfg.min_sync;
             }
             Err(e) => {
-                failures = failures.saturating_add(1);
-                let delay = RETRY_MIN.saturating_mul(1 << failures.min(5)).min(RETRY_MAX);
-                tracing::error!(error = %e, full, retry_in = ?delay, "programming service rules failed");
+                let retry_in = pacer.failed();
+                tracing::error!(error = %e, full, ?retry_in, "programming service rules failed");
                 applied = None;
-                pending = true;
-                not_before = now + delay;
             }
         }
     }

@@ -109,6 +109,27 @@ pub async fn kernel_matches(nft: &Path, table: &str, rs: &crate::proxy::ruleset:
     }
 }
 
+/// Programs `want` into `table`: the update from `applied` when there is
+/// one, else the whole table, in one transaction. `None` when nothing
+/// changed; else whether the table was replaced whole, and how it went.
+pub async fn program(
+    nft: &Path,
+    table: &str,
+    applied: Option<&crate::proxy::ruleset::Ruleset>,
+    want: &crate::proxy::ruleset::Ruleset,
+) -> Option<(bool, Result<(), NftError>)> {
+    let (text, full) = match applied.and_then(|old| want.update_from(old)) {
+        Some(update) if update.is_empty() => return None,
+        Some(update) => (update, false),
+        None => (transaction(table, &want.definition()), true),
+    };
+    let n = nft.to_path_buf();
+    let result = tokio::task::spawn_blocking(move || run_file(&n, &text)).await.unwrap_or_else(|e| {
+        Err(NftError::Spawn { nft: nft.to_path_buf(), source: std::io::Error::other(e) })
+    });
+    Some((full, result))
+}
+
 /// Returns once `nft` runs; until then `what` (e.g. "service proxy") is
 /// off, which is said once, and `nft` is tried every minute.
 pub async fn wait_until_available(nft: &Path, table: &str, what: &str) {
