@@ -161,18 +161,18 @@ impl LiveCertificate {
 fn certified_key(cert_pem: &str, key_pem: &str) -> Result<Arc<rustls::sign::CertifiedKey>, ClientError> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
         .collect::<Result<_, _>>()
-        .map_err(|e| ClientError::Config(format!("client certificate: {e}")))?;
+        .map_err(|e| ClientError::Config(format!("certificate: {e}")))?;
     if certs.is_empty() {
-        return Err(ClientError::Config("client certificate: no certificate in the PEM".into()));
+        return Err(ClientError::Config("certificate: no certificate in the PEM".into()));
     }
     let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
-        .map_err(|e| ClientError::Config(format!("client key: {e}")))?;
+        .map_err(|e| ClientError::Config(format!("key: {e}")))?;
     let key = provider()
         .key_provider
         .load_private_key(key)
-        .map_err(|e| ClientError::Config(format!("client key: {e}")))?;
+        .map_err(|e| ClientError::Config(format!("key: {e}")))?;
     let certified = rustls::sign::CertifiedKey::new(certs, key);
-    certified.keys_match().map_err(|e| ClientError::Config(format!("client certificate and key: {e}")))?;
+    certified.keys_match().map_err(|e| ClientError::Config(format!("certificate and key: {e}")))?;
     Ok(Arc::new(certified))
 }
 

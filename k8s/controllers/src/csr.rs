@@ -66,9 +66,29 @@ impl fmt::Debug for Signer {
     }
 }
 
+/// How the CSR controllers run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Issues certificates (`None`: no signing controller).
+    pub signer: Option<Signer>,
+    /// How often finished requests are looked for ([`cleaner`]).
+    pub clean_every: Duration,
+    /// Names and addresses no node's serving certificate may carry: the
+    /// API server's own (its certificate's subject alternative names),
+    /// which the same CA vouches for.
+    pub reserved_names: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config { signer: None, clean_every: cleaner::INTERVAL, reserved_names: Vec::new() }
+    }
+}
+
 /// Starts the approver, and the signer when there is a [`Signer`], on a
 /// cache of CertificateSigningRequests of their own.
-pub fn start(tasks: &mut JoinSet<()>, client: &Client, signer: Option<Signer>, clean_every: Duration) {
+pub fn start(tasks: &mut JoinSet<()>, client: &Client, cfg: Config) {
+    let Config { signer, clean_every, reserved_names } = cfg;
     let csrs = Informer::new(PATH);
     let approve = Queue::new();
     let sign = signer.as_ref().map(|_| Queue::new());
@@ -80,7 +100,8 @@ pub fn start(tasks: &mut JoinSet<()>, client: &Client, signer: Option<Signer>, c
             s.add(name);
         }
     });
-    let c = approver::Approver { client: client.clone(), csrs: csrs.clone() };
+    let reserved = Arc::new(reserved_names);
+    let c = approver::Approver { client: client.clone(), csrs: csrs.clone(), reserved };
     crate::spawn_workers(tasks, "csrapproving", &approve, vec![csrs.clone()], 1, move |name| {
         let c = c.clone();
         async move { c.sync(&name).await }

@@ -156,12 +156,10 @@ pub struct Config {
     pub node_lifecycle: nodelifecycle::Config,
     /// Terminated pods kept before the oldest are deleted.
     pub terminated_pod_threshold: usize,
-    /// Issues certificates for approved CertificateSigningRequests (`None`: no signing controller).
-    pub csr_signer: Option<csr::Signer>,
+    /// The CSR controllers: signer, cleaner, names reserved to the API server.
+    pub csr: csr::Config,
     /// How often expired bootstrap tokens are looked for.
     pub token_cleaner_interval: Duration,
-    /// How often finished CertificateSigningRequests are looked for.
-    pub csr_cleaner_interval: Duration,
 }
 
 impl Config {
@@ -174,9 +172,8 @@ impl Config {
             node_cidr_prefix: 24,
             node_lifecycle: nodelifecycle::Config::default(),
             terminated_pod_threshold: podgc::THRESHOLD,
-            csr_signer: None,
+            csr: csr::Config::default(),
             token_cleaner_interval: Duration::from_secs(30),
-            csr_cleaner_interval: csr::cleaner::INTERVAL,
         }
     }
 }
@@ -216,7 +213,7 @@ async fn lead(client: Client, cfg: Config) {
         nodeipam::start(&mut tasks, &client, &informers, cidr, cfg.node_cidr_prefix);
     }
     ttl::start(&mut tasks, &client, &informers);
-    csr::start(&mut tasks, &client, cfg.csr_signer.clone(), cfg.csr_cleaner_interval);
+    csr::start(&mut tasks, &client, cfg.csr.clone());
     tokencleaner::start(&mut tasks, &client, cfg.token_cleaner_interval);
     informers.run(&mut tasks, &client);
     while tasks.join_next().await.is_some() {}

@@ -38,7 +38,8 @@ fn setup() -> Setup {
         signing.sign_csr(pem, usage, validity, std::time::SystemTime::now())
     });
     let cluster = Cluster::start_with(move |tasks, client, _| {
-        csr::start(tasks, client, Some(signer), csr::cleaner::INTERVAL)
+        let reserved_names = vec!["10.43.0.1".to_owned(), "server.example.com".to_owned()];
+        csr::start(tasks, client, csr::Config { signer: Some(signer), reserved_names, ..Default::default() })
     });
     Setup { cluster, pki, _dir: dir }
 }
@@ -257,7 +258,7 @@ async fn a_node_renews_its_own_certificate_but_not_another_nodes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_gets_a_serving_certificate_for_its_own_name_and_addresses_only() {
     let s = setup();
-    for (name, ip) in [("n1", "10.0.0.1"), ("n2", "10.0.0.2")] {
+    for (name, ip) in [("n1", "10.0.0.1"), ("n2", "10.0.0.2"), ("server.example.com", "10.0.0.3")] {
         let node = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name},
             "status": {"addresses": [{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": name}]}});
         s.cluster.create("/api/v1/nodes", node).await;
@@ -276,6 +277,16 @@ async fn a_node_gets_a_serving_certificate_for_its_own_name_and_addresses_only()
     create(&n1, "n2s-address", signer, &serving("n1", "10.0.0.2"), usages, None).await;
     create(&n1, "other-name", signer, &serving("api.example.com", "10.0.0.1"), usages, None).await;
 
+    // A node named as the API server's certificate is (a reserved name)
+    // gets nothing, though the name and address are its own.
+    let impostor = node(&s, "server.example.com");
+    let sans = vec![
+        rcgen::SanType::DnsName("server.example.com".try_into().unwrap()),
+        rcgen::SanType::IpAddress("10.0.0.3".parse().unwrap()),
+    ];
+    let pem = request_with_names("system:node:server.example.com", &["system:nodes"], sans);
+    create(&impostor, "reserved-name", signer, &pem, usages, None).await;
+
     let c = inspect(&s, &certificate(&s, "own").await);
     assert_eq!(c.cn, ["system:node:n1"]);
     assert!(c.server_auth && !c.client_auth);
@@ -283,7 +294,7 @@ async fn a_node_gets_a_serving_certificate_for_its_own_name_and_addresses_only()
     assert_eq!(approved["reason"], "AutoApproved");
 
     approver_caught_up(&s, "serving").await;
-    for name in ["n2s-address", "other-name"] {
+    for name in ["n2s-address", "other-name", "reserved-name"] {
         let v = get(&s, name).await;
         assert!(condition(&v, "Approved").is_none(), "{name} approved: {v}");
         assert!(v["status"]["certificate"].is_null());

@@ -6,8 +6,8 @@
 //!
 //! As upstream: a list that names some signals leaves the others at zero,
 //! which turns them off (upstream's documented behaviour: "the values of
-//! other parameters will not be inherited as the default values"), and a
-//! threshold of `0` or `0%` is off.
+//! other parameters will not be inherited as the default values"); `0%`
+//! and `100%` are off, and a quantity must be positive.
 
 use std::fmt;
 use std::str::FromStr;
@@ -88,6 +88,8 @@ pub enum ParseError {
     Value { signal: String, value: String },
     #[error("eviction signal {0:?} is given twice")]
     Duplicate(String),
+    #[error("eviction threshold {0}: a quantity must be positive (0% turns the signal off)")]
+    NotPositive(String),
 }
 
 impl FromStr for Thresholds {
@@ -114,11 +116,15 @@ impl FromStr for Thresholds {
                     if !(0.0..=100.0).contains(&p) {
                         return Err(bad());
                     }
-                    Threshold::Percent(p)
+                    // As upstream: 0% and 100% are off.
+                    if p == 0.0 || p == 100.0 { Threshold::OFF } else { Threshold::Percent(p) }
                 }
                 None => {
                     let q = Quantity::parse(value).map_err(|_| bad())?;
                     let bytes = u64::try_from(q.value()).map_err(|_| bad())?;
+                    if bytes == 0 {
+                        return Err(ParseError::NotPositive(signal.to_owned()));
+                    }
                     Threshold::Bytes(bytes)
                 }
             });
@@ -156,6 +162,9 @@ mod tests {
         assert!(err("nodefs.available<-1").contains("neither a quantity"));
         assert!(err("memory.available<lots").contains("neither a quantity"));
         assert!(err("nodefs.available<1%,nodefs.available<2%").contains("given twice"));
+        assert!(err("memory.available<0").contains("must be positive"));
+        let off: Thresholds = "memory.available<0%,nodefs.available<100%".parse().unwrap();
+        assert_eq!(off, Thresholds { memory_available: Threshold::OFF, nodefs_available: Threshold::OFF });
     }
 
     #[test]

@@ -133,12 +133,11 @@ pub async fn credentials(opts: &JoinOptions) -> Result<ClientConfig, JoinError> 
     })
 }
 
-/// Asks for a client certificate for `node` with a new key, checks it and
-/// saves it in `dir`; returns (certificate, key) PEM.
+/// Asks for a client certificate for `node` with a new key and checks it;
+/// returns (certificate, key) PEM.
 async fn new_client_certificate(
     client: &Client,
     node: &str,
-    dir: &Path,
     ca_pem: &str,
     timeout: Duration,
 ) -> Result<(String, String), JoinError> {
@@ -152,8 +151,6 @@ async fn new_client_certificate(
     let cert_pem = request_certificate(client, &request, timeout).await?;
     check_node_credentials(ca_pem, &cert_pem, &key_pem, node, crate::unix_now())
         .map_err(|problem| JoinError::Pki(format!("the issued client certificate {problem}")))?;
-    lichen_pki::join::save_node_credentials(dir, ca_pem, &cert_pem, &key_pem)
-        .map_err(|e| JoinError::Pki(e.to_string()))?;
     Ok((cert_pem, key_pem))
 }
 
@@ -164,9 +161,10 @@ pub fn renewal_due(cert_pem: &str) -> Option<i64> {
     Some(not_before + (not_after - not_before) / 5 * 4)
 }
 
-/// Renews the client certificate of `client` (saved in `dir`) now: a new
-/// key and certificate, saved, and presented from then on by `client` and
-/// its clones. Returns the new certificate PEM.
+/// Renews the client certificate of `client` now: a new key and
+/// certificate, presented from then on by `client` and its clones, then
+/// saved in `dir` (a failed save is logged: the running agent has the new
+/// certificate either way). Returns the new certificate PEM.
 pub async fn renew(
     client: &Client,
     node: &str,
@@ -177,44 +175,69 @@ pub async fn renew(
     let Some(current) = client.certificate() else {
         return Err(JoinError::Pki("the agent authenticates without a client certificate".into()));
     };
-    let (cert_pem, key_pem) = new_client_certificate(client, node, dir, ca_pem, timeout).await?;
+    let (cert_pem, key_pem) = new_client_certificate(client, node, ca_pem, timeout).await?;
     current.replace(&cert_pem, &key_pem).map_err(|e| JoinError::Pki(e.to_string()))?;
+    if let Err(e) = lichen_pki::join::save_node_credentials(dir, ca_pem, &cert_pem, &key_pem) {
+        tracing::error!(error = %e, "the renewed client certificate is in use but could not be saved");
+    }
     Ok(cert_pem)
 }
 
-/// Keeps the saved client certificate in `dir` renewed for ever (see the
-/// module's notes).
-pub async fn keep_renewed(client: Client, node: String, dir: PathBuf, ca_pem: String) {
-    let file = dir.join(CERT_FILE);
-    renew_when_due(&file, "client certificate", || renew(&client, &node, &dir, &ca_pem, RENEW_TIMEOUT)).await;
+/// Keeps the client certificate (`cert_pem`, the one `client` presents)
+/// renewed for ever (see the module's notes). Returns only when it has
+/// expired without a renewal (the server was out of reach for the last
+/// fifth of its life): the agent can no longer authenticate with it, and
+/// must join again with its token (a restart does that).
+pub async fn keep_renewed(client: Client, node: String, dir: PathBuf, ca_pem: String, cert_pem: String) {
+    let renew = || renew(&client, &node, &dir, &ca_pem, RENEW_TIMEOUT);
+    renew_when_due(cert_pem, "client certificate", true, renew).await;
 }
 
 /// How long one renewal request may wait for its certificate.
 pub(crate) const RENEW_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Calls `renew` each time the certificate saved in `file` is due
-/// ([`renewal_due`]), retrying failures with back-off (1 min to 1 h);
-/// `renew` saves the new certificate there and returns it. Returns only
-/// when the file cannot be read.
-pub(crate) async fn renew_when_due<F, Fut>(file: &Path, what: &str, mut renew: F)
-where
+/// Calls `renew` each time the certificate in use (`current`, then what
+/// `renew` returns) is due ([`renewal_due`]), retrying failures with
+/// back-off (1 min to 1 h). Returns only when `stop_when_expired` and the
+/// certificate in use has expired.
+pub(crate) async fn renew_when_due<F, Fut>(
+    mut current: String,
+    what: &str,
+    stop_when_expired: bool,
+    mut renew: F,
+) where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<String, JoinError>>,
 {
     const RETRY_MIN: Duration = Duration::from_secs(60);
     const RETRY_MAX: Duration = Duration::from_secs(3600);
+    const LOOK_AGAIN: Duration = Duration::from_secs(3600);
     let mut retry = RETRY_MIN;
     loop {
-        let due = std::fs::read_to_string(file).ok().as_deref().and_then(renewal_due);
-        let Some(due) = due else {
-            tracing::warn!(file = %file.display(), what, "cannot read the certificate's validity: not renewing it");
-            return;
+        let (Some(due), Some((_, end))) =
+            (renewal_due(&current), lichen_pki::join::validity_of_pem(&current))
+        else {
+            tracing::error!(what, "the certificate in use cannot be read; renewing it now");
+            current.clear();
+            retry = RETRY_MIN;
+            match renew().await {
+                Ok(cert) => current = cert,
+                Err(e) => {
+                    tracing::warn!(what, error = %e, retry_in = ?LOOK_AGAIN, "renewing a certificate failed");
+                    tokio::time::sleep(LOOK_AGAIN).await;
+                }
+            }
+            continue;
         };
-        let wait = due - crate::unix_now();
-        if wait > 0 {
+        let now = crate::unix_now();
+        if stop_when_expired && now >= end {
+            tracing::error!(what, "the certificate expired before it could be renewed");
+            return;
+        }
+        if due > now {
             // Looked at again at least hourly: the clock may be set later
             // (SNTP after boot) or jump.
-            let wait = Duration::from_secs(u64::try_from(wait).unwrap_or(0)).min(Duration::from_secs(3600));
+            let wait = Duration::from_secs(u64::try_from(due - now).unwrap_or(0)).min(LOOK_AGAIN);
             tokio::time::sleep(wait).await;
             continue;
         }
@@ -223,6 +246,7 @@ where
                 let until = lichen_pki::join::validity_of_pem(&cert).map(|(_, end)| end).unwrap_or_default();
                 let until = lichen_apimachinery::timestamp::format_rfc3339(until);
                 tracing::info!(what, %until, "certificate renewed");
+                current = cert;
                 retry = RETRY_MIN;
             }
             Err(e) => {
@@ -236,8 +260,8 @@ where
 
 /// Saved credentials that still check out against the token's CA.
 fn saved(opts: &JoinOptions, token: &JoinToken) -> Option<ClientConfig> {
-    let file = |name: &str| std::fs::read_to_string(opts.dir.join(name)).ok();
-    let (ca_pem, cert_pem, key_pem) = (file(CA_FILE)?, file(CERT_FILE)?, file(KEY_FILE)?);
+    let ca_pem = std::fs::read_to_string(opts.dir.join(CA_FILE)).ok()?;
+    let (cert_pem, key_pem) = lichen_pki::join::load_pair(&opts.dir, CERT_FILE, KEY_FILE)?;
     if lichen_pki::join::ca_hash_of_pem(&ca_pem).as_deref() != Some(token.ca_hash.as_str()) {
         tracing::warn!(dir = %opts.dir.display(), "saved credentials belong to another cluster CA than the token's: joining again");
         return None;

@@ -162,7 +162,12 @@ impl Agent {
                         loop {
                             tokio::select! {
                                 s = &mut obtain => break s,
-                                early = l.accept() => drop(early),
+                                early = l.accept() => {
+                                    // Out of descriptors and the like: do not spin.
+                                    if early.is_err() {
+                                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                                    }
+                                }
                             }
                         }
                     };
@@ -174,7 +179,7 @@ impl Agent {
                         }
                     };
                     if agent.serve(&live, &s.client_ca_pem, l) {
-                        serving::keep_renewed(agent, dir, ca_pem, live).await;
+                        serving::keep_renewed(agent, dir, ca_pem, live, s.cert_pem).await;
                     }
                 });
             }

@@ -43,8 +43,11 @@ pub async fn obtain(agent: &Agent, dir: &Path, ca_pem: &str) -> Serving {
     }
     let mut wait = RETRY_MIN;
     loop {
-        match request(agent, dir, ca_pem, &ips).await {
-            Ok(serving) => return serving,
+        match request(agent, ca_pem, &ips).await {
+            Ok(serving) => {
+                save(dir, &serving);
+                return serving;
+            }
             Err(e) => {
                 tracing::warn!(error = %e, retry_in = ?wait, "no serving certificate for the agent endpoint yet");
                 tokio::time::sleep(wait).await;
@@ -55,8 +58,7 @@ pub async fn obtain(agent: &Agent, dir: &Path, ca_pem: &str) -> Serving {
 }
 
 fn saved(dir: &Path, ca_pem: &str, node: &str, ips: &[IpAddr]) -> Option<Serving> {
-    let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
-    let (cert_pem, key_pem) = (read(NODE_SERVING_CERT)?, read(NODE_SERVING_KEY)?);
+    let (cert_pem, key_pem) = lichen_pki::join::load_pair(dir, NODE_SERVING_CERT, NODE_SERVING_KEY)?;
     let now = crate::unix_now();
     match check_node_serving(ca_pem, &cert_pem, &key_pem, node, ips, now) {
         Ok(_) if crate::join::renewal_due(&cert_pem).is_some_and(|due| now < due) => {
@@ -73,7 +75,16 @@ fn saved(dir: &Path, ca_pem: &str, node: &str, ips: &[IpAddr]) -> Option<Serving
     }
 }
 
-async fn request(agent: &Agent, dir: &Path, ca_pem: &str, ips: &[IpAddr]) -> Result<Serving, JoinError> {
+/// Saves a new certificate; a failure is logged (the endpoint has it
+/// either way, and a restart asks again).
+fn save(dir: &Path, s: &Serving) {
+    match lichen_pki::join::save_node_serving(dir, &s.cert_pem, &s.key_pem) {
+        Ok(()) => tracing::info!(dir = %dir.display(), "serving certificate issued and saved"),
+        Err(e) => tracing::error!(error = %e, "the serving certificate is in use but could not be saved"),
+    }
+}
+
+async fn request(agent: &Agent, ca_pem: &str, ips: &[IpAddr]) -> Result<Serving, JoinError> {
     let node = &agent.cfg.node_name;
     let (key_pem, csr_pem) = node_serving_request(node, ips).map_err(|e| JoinError::Pki(e.to_string()))?;
     let request = Request {
@@ -86,22 +97,28 @@ async fn request(agent: &Agent, dir: &Path, ca_pem: &str, ips: &[IpAddr]) -> Res
     let now = crate::unix_now();
     check_node_serving(ca_pem, &cert_pem, &key_pem, node, ips, now)
         .map_err(|problem| JoinError::Pki(format!("the issued serving certificate {problem}")))?;
-    lichen_pki::join::save_node_serving(dir, &cert_pem, &key_pem)
-        .map_err(|e| JoinError::Pki(e.to_string()))?;
-    tracing::info!(dir = %dir.display(), "serving certificate issued and saved");
     Ok(Serving { cert_pem, key_pem, client_ca_pem: ca_pem.to_owned() })
 }
 
-/// Renews the endpoint's certificate (saved in `dir`) whenever it is due,
-/// and swaps each new one into the running endpoint through `live`.
-pub async fn keep_renewed(agent: Agent, dir: PathBuf, ca_pem: String, live: lichen_client::LiveCertificate) {
+/// Renews the endpoint's certificate (`cert_pem`, in use through `live`)
+/// whenever it is due: each new one is swapped into the running endpoint,
+/// then saved in `dir`. Never returns (an expired serving certificate is
+/// still renewed: the request authenticates with the client certificate).
+pub async fn keep_renewed(
+    agent: Agent,
+    dir: PathBuf,
+    ca_pem: String,
+    live: lichen_client::LiveCertificate,
+    cert_pem: String,
+) {
     let ips = [agent.cfg.node_ip];
     let renew = || async {
-        let s = request(&agent, &dir, &ca_pem, &ips).await?;
+        let s = request(&agent, &ca_pem, &ips).await?;
         live.replace(&s.cert_pem, &s.key_pem).map_err(|e| JoinError::Pki(e.to_string()))?;
+        save(&dir, &s);
         Ok(s.cert_pem)
     };
-    crate::join::renew_when_due(&dir.join(NODE_SERVING_CERT), "serving certificate", renew).await;
+    crate::join::renew_when_due(cert_pem, "serving certificate", false, renew).await;
 }
 
 /// Where the agent endpoint's certificate comes from.

@@ -198,8 +198,7 @@ struct AgentOpts {
     image_gc_min_age: u64,
     /// Hard eviction thresholds, in upstream's syntax: below them the node
     /// reports MemoryPressure or DiskPressure and is tainted. Signals not
-    /// named are off, as upstream's; `nodefs.available<0%` turns disk
-    /// pressure off.
+    /// named are off, as upstream's, and so are `0%` and `100%`.
     #[arg(long, default_value_t = lichen_kubelet::eviction::Thresholds::default())]
     eviction_hard: lichen_kubelet::eviction::Thresholds,
     /// Run without the Service proxy (nftables rules for Services).
@@ -310,8 +309,10 @@ fn main() -> anyhow::Result<()> {
                 agent.agent_port = l.local_addr()?.port();
             }
             let networking = Networking::new(&agent, cluster_cidr);
-            let joined =
-                matches!(client.credentials, lichen_kubelet::client::Credentials::Certificate { .. });
+            let joined = match &client.credentials {
+                lichen_kubelet::client::Credentials::Certificate { cert_pem, .. } => Some(cert_pem.clone()),
+                lichen_kubelet::client::Credentials::Token(_) => None,
+            };
             let ca_pem = client.ca_pem.clone();
             let mut cfg = agent_config(&agent, client, serving);
             rt.block_on(async {
@@ -321,8 +322,15 @@ fn main() -> anyhow::Result<()> {
                 // place) for the agent and its networking.
                 let api = node.client.clone();
                 networking.spawn(|agent| api.with_user_agent(agent));
-                if joined {
-                    tokio::spawn(lichen_kubelet::join::keep_renewed(api, join.node_name, join.dir, ca_pem));
+                if let Some(cert_pem) = joined {
+                    tokio::spawn(async move {
+                        lichen_kubelet::join::keep_renewed(api, join.node_name, join.dir, ca_pem, cert_pem)
+                            .await;
+                        // Nothing works without it; a restart joins again
+                        // with the token.
+                        eprintln!("lichen: the client certificate expired; exiting to join again");
+                        std::process::exit(1);
+                    });
                 }
                 node.run(listener).await;
                 Ok(())
@@ -668,9 +676,12 @@ fn server(args: ServerArgs) -> anyhow::Result<()> {
             cfg.cluster_cidr = Some(cluster_cidr);
             cfg.node_lifecycle.grace = std::time::Duration::from_secs(node_monitor_grace_period);
             let signing = pki.clone();
-            cfg.csr_signer = Some(lichen_controllers::csr::Signer::new(move |csr, usage, validity| {
+            cfg.csr.signer = Some(lichen_controllers::csr::Signer::new(move |csr, usage, validity| {
                 signing.sign_csr(csr, usage, validity, std::time::SystemTime::now())
             }));
+            // No node may get a serving certificate for what the API
+            // server's names (the same CA vouches for both).
+            cfg.csr.reserved_names = lichen_pki::join::subject_alt_names(&pki.serving.cert_pem);
             tokio::spawn(lichen_controllers::run(client, cfg));
         }
         if let Some((mut agent_cfg, listener, networking, id)) = agent {

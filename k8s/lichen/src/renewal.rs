@@ -79,12 +79,24 @@ pub fn renew_due(opts: &PkiOptions, held: &mut [Held], now: SystemTime) -> anyho
     let (pki, _) = Pki::load_or_create(&opts)?;
     let mut renewed = 0;
     for h in held.iter_mut().filter(|h| due(h, now)) {
-        let pair = issue(&pki, &h.kind, now)?;
-        h.live.replace(&pair.cert_pem, &pair.key_pem)?;
-        h.not_after = not_after(&pair)?;
-        let until = lichen_apimachinery::timestamp::format_rfc3339(h.not_after);
-        tracing::info!(certificate = ?h.kind, %until, "certificate renewed");
-        renewed += 1;
+        // One that fails does not hold up the others; it is tried again.
+        let replaced = issue(&pki, &h.kind, now).and_then(|pair| {
+            let end = not_after(&pair)?;
+            if end <= h.not_after {
+                anyhow::bail!("the new certificate ends no later than the one in use");
+            }
+            h.live.replace(&pair.cert_pem, &pair.key_pem)?;
+            Ok(end)
+        });
+        match replaced {
+            Ok(end) => {
+                h.not_after = end;
+                let until = lichen_apimachinery::timestamp::format_rfc3339(end);
+                tracing::info!(certificate = ?h.kind, %until, "certificate renewed");
+                renewed += 1;
+            }
+            Err(e) => tracing::warn!(certificate = ?h.kind, error = %e, "renewing a certificate failed"),
+        }
     }
     Ok(renewed)
 }

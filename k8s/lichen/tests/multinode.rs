@@ -452,10 +452,10 @@ fn three_nodes_join_and_pods_reach_each_other_and_services() {
         assert!(out.stderr.contains(want), "wanted {want:?} in:\n{}", out.stderr);
     }
 
-    // a2 starts with a serving certificate that falls due for renewal 20 s
+    // a2 starts with a serving certificate that falls due for renewal 30 s
     // later: it is used, then renewed and swapped into the running
     // endpoint.
-    let seeded = seed_serving_certificate(&c, "a2", Duration::from_secs(20));
+    let seeded = seed_serving_certificate(&c, "a2", Duration::from_secs(30));
 
     let started = Instant::now();
     c.agents = ["a1", "a2"].iter().map(|n| Agent::start(c.machine(n), &token)).collect();
@@ -515,8 +515,14 @@ fn three_nodes_join_and_pods_reach_each_other_and_services() {
     });
     let t = started.elapsed();
     println!(
-        "[multinode] a2's serving certificate (due 20 s after seeding) renewed {} ms after the agents started",
+        "[multinode] a2's serving certificate (due 30 s after seeding) renewed {} ms after the agents started",
         t.as_millis()
+    );
+    // It started with the seeded one (else this tested a renewal at start).
+    let log = std::fs::read_to_string(&c.agents[1].log).unwrap();
+    assert!(
+        log.contains("using the saved serving certificate"),
+        "a2 did not use the seeded certificate:\n{log}"
     );
     let renewed = std::fs::read_to_string(&file).unwrap();
     let port = c.jsonpath(&["node", "a2"], "{.status.daemonEndpoints.kubeletEndpoint.Port}");

@@ -9,7 +9,8 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-const RETRY_MIN: Duration = Duration::from_secs(1);
+/// The back-off after the n-th failure in a row: this × 2ⁿ, at most RETRY_MAX.
+const RETRY_BASE: Duration = Duration::from_secs(1);
 const RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// Why [`Pacer::tick`] returned.
@@ -87,7 +88,7 @@ impl Pacer {
     /// A sync failed: it is pending again after the back-off, returned.
     pub(crate) fn failed(&mut self) -> Duration {
         self.failures = self.failures.saturating_add(1);
-        let delay = RETRY_MIN.saturating_mul(1 << self.failures.min(5)).min(RETRY_MAX);
+        let delay = RETRY_BASE.saturating_mul(1 << self.failures.min(5)).min(RETRY_MAX);
         self.pending = true;
         self.not_before = Instant::now() + delay;
         delay

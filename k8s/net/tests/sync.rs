@@ -124,7 +124,7 @@ async fn syncs_replace_once_then_update_coalesce_and_survive_nft_failures() {
     let before = after_burst.len();
     wait_for("a failed sync", || runs(d).len() > before).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    // No retry within the first back-off (1 s) after the failure, which
+    // No retry within the first back-off (2 s; checked within 0.9 s) after the failure, which
     // the failed run's file dates (the test may be slower than that).
     let failed_at = std::fs::metadata(d.join(format!("runs/{before:04}"))).unwrap().modified().unwrap();
     let count = runs(d).len();

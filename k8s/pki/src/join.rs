@@ -145,6 +145,24 @@ pub fn validity_of_pem(pem: &str) -> Option<(i64, i64)> {
     Some((v.not_before.timestamp(), v.not_after.timestamp()))
 }
 
+/// The subject alternative names of the first certificate in `pem`: DNS
+/// names (lowercase) and IP addresses as text.
+pub fn subject_alt_names(pem: &str) -> Vec<String> {
+    use x509_parser::extensions::GeneralName;
+    let Ok(der) = crate::inspect::cert_der(pem) else { return Vec::new() };
+    let Ok(cert) = crate::inspect::parse(&der) else { return Vec::new() };
+    let Ok(Some(ext)) = cert.subject_alternative_name() else { return Vec::new() };
+    ext.value
+        .general_names
+        .iter()
+        .filter_map(|n| match n {
+            GeneralName::DNSName(d) => Some(d.to_ascii_lowercase()),
+            GeneralName::IPAddress(b) => crate::inspect::ip_from_bytes(b).map(|ip| ip.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// A new ECDSA P-256 key (PKCS#8 PEM) and a PKCS#10 request (PEM) for a
 /// node's client certificate: CN `system:node:<node>`, O `system:nodes`,
 /// as the `kubernetes.io/kube-apiserver-client-kubelet` signer requires.
@@ -181,8 +199,8 @@ pub const NODE_KEY: &str = "client.key";
 pub const NODE_SERVING_CERT: &str = "serving.crt";
 pub const NODE_SERVING_KEY: &str = "serving.key";
 
-/// Saves a joined node's credentials in `dir` (made 0700): each file
-/// written atomically, the key 0600.
+/// Saves a joined node's credentials in `dir` (made 0700): the CA, then
+/// the client pair as [`save_pair`] does (the key 0600).
 pub fn save_node_credentials(
     dir: &std::path::Path,
     ca_pem: &str,
@@ -191,18 +209,58 @@ pub fn save_node_credentials(
 ) -> Result<(), PkiError> {
     use crate::files;
     files::ensure_dir(dir)?;
-    files::write_atomic(&dir.join(NODE_KEY), key_pem.as_bytes(), files::SECRET)?;
-    files::write_atomic(&dir.join(NODE_CERT), cert_pem.as_bytes(), files::PUBLIC)?;
-    files::write_atomic(&dir.join(NODE_CA), ca_pem.as_bytes(), files::PUBLIC)
+    files::write_atomic(&dir.join(NODE_CA), ca_pem.as_bytes(), files::PUBLIC)?;
+    save_pair(dir, NODE_CERT, NODE_KEY, cert_pem, key_pem)
 }
 
 /// Saves a node's serving certificate and key in `dir`, as
 /// [`save_node_credentials`] does.
 pub fn save_node_serving(dir: &std::path::Path, cert_pem: &str, key_pem: &str) -> Result<(), PkiError> {
+    crate::files::ensure_dir(dir)?;
+    save_pair(dir, NODE_SERVING_CERT, NODE_SERVING_KEY, cert_pem, key_pem)
+}
+
+/// Replaces a certificate and its key so that a power cut at any moment
+/// leaves a pair that belongs together: the certificate is staged as
+/// `<cert>.next`, the key replaced, then the staged certificate renamed
+/// into place; [`load_pair`] finishes a replacement a cut interrupted.
+fn save_pair(
+    dir: &std::path::Path,
+    cert: &str,
+    key: &str,
+    cert_pem: &str,
+    key_pem: &str,
+) -> Result<(), PkiError> {
     use crate::files;
-    files::ensure_dir(dir)?;
-    files::write_atomic(&dir.join(NODE_SERVING_KEY), key_pem.as_bytes(), files::SECRET)?;
-    files::write_atomic(&dir.join(NODE_SERVING_CERT), cert_pem.as_bytes(), files::PUBLIC)
+    let staged = dir.join(format!("{cert}.next"));
+    files::write_atomic(&staged, cert_pem.as_bytes(), files::PUBLIC)?;
+    files::write_atomic(&dir.join(key), key_pem.as_bytes(), files::SECRET)?;
+    std::fs::rename(&staged, dir.join(cert))
+        .map_err(PkiError::io("cannot rename into place", &dir.join(cert)))?;
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(PkiError::io("cannot sync directory", dir))
+}
+
+/// Reads a certificate and key saved by [`save_pair`] as (certificate,
+/// key) PEM, finishing a replacement a power cut interrupted: a staged
+/// certificate that matches the key is moved into place, one that does not
+/// (the cut came before the key was replaced) is dropped.
+pub fn load_pair(dir: &std::path::Path, cert: &str, key: &str) -> Option<(String, String)> {
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
+    let key_pem = read(key)?;
+    let staged = dir.join(format!("{cert}.next"));
+    if let Ok(next) = std::fs::read_to_string(&staged) {
+        if pair_matches(&next, &key_pem) && std::fs::rename(&staged, dir.join(cert)).is_ok() {
+            return Some((next, key_pem));
+        }
+        let _ = std::fs::remove_file(&staged);
+    }
+    Some((read(cert)?, key_pem))
+}
+
+fn pair_matches(cert_pem: &str, key_pem: &str) -> bool {
+    use crate::inspect;
+    let (Ok(der), Ok(key)) = (inspect::cert_der(cert_pem), inspect::p256_key(key_pem)) else { return false };
+    inspect::parse(&der).is_ok_and(|cert| inspect::key_matches(&cert, &key))
 }
 
 /// Checks a node's saved client credentials: the certificate is issued by
@@ -387,5 +445,32 @@ mod tests {
         assert!(e.contains("system:node:edge-2"), "{e}");
         save_node_serving(tmp.path(), &cert, &key).unwrap();
         assert_eq!(std::fs::read_to_string(tmp.path().join(NODE_SERVING_CERT)).unwrap(), cert);
+    }
+
+    #[test]
+    fn a_replacement_cut_short_is_finished_or_dropped() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (pki, _) = crate::Pki::load_or_create(&crate::PkiOptions::new(tmp.path(), "server")).unwrap();
+        let dir = tmp.path().join("node");
+        let day = std::time::Duration::from_secs(86_400);
+        let now = std::time::SystemTime::now();
+        let issue = || {
+            let (key, csr) = node_client_request("edge-1").unwrap();
+            (pki.sign_csr(csr.as_bytes(), crate::Usage::ClientAuth, day, now).unwrap(), key)
+        };
+        let (old_cert, old_key) = issue();
+        save_node_credentials(&dir, &pki.ca_cert_pem, &old_cert, &old_key).unwrap();
+        assert_eq!(load_pair(&dir, NODE_CERT, NODE_KEY), Some((old_cert.clone(), old_key.clone())));
+        let (new_cert, new_key) = issue();
+        // Cut after the staging: the old pair stands, the stage goes.
+        std::fs::write(dir.join("client.crt.next"), &new_cert).unwrap();
+        assert_eq!(load_pair(&dir, NODE_CERT, NODE_KEY), Some((old_cert.clone(), old_key)));
+        assert!(!dir.join("client.crt.next").exists());
+        // Cut after the key: the staged certificate is moved into place.
+        std::fs::write(dir.join("client.crt.next"), &new_cert).unwrap();
+        std::fs::write(dir.join(NODE_KEY), &new_key).unwrap();
+        assert_eq!(load_pair(&dir, NODE_CERT, NODE_KEY), Some((new_cert.clone(), new_key)));
+        assert_eq!(std::fs::read_to_string(dir.join(NODE_CERT)).unwrap(), new_cert);
+        assert!(!dir.join("client.crt.next").exists());
     }
 }

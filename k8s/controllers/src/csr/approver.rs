@@ -19,6 +19,8 @@ const SELF_SERVING: &str =
 pub(super) struct Approver {
     pub(super) client: Client,
     pub(super) csrs: Informer,
+    /// Names and addresses no node's serving certificate may carry.
+    pub(super) reserved: std::sync::Arc<Vec<String>>,
 }
 
 impl Approver {
@@ -49,6 +51,10 @@ impl Approver {
             tracing::debug!(csr = name, ?tried, "recognized but the subject access review did not allow it");
         }
         if let Some(node) = rules::self_node_serving(&csr, &req) {
+            if let Some(name) = rules::reserved_name(&req, &self.reserved) {
+                tracing::warn!(csr = name, node, %name, "serving certificate request names the API server or a reserved name: not approved");
+                return Ok(None);
+            }
             let nodes = self.client.get("/api/v1/nodes").await?;
             let nodes = nodes["items"].as_array().cloned().unwrap_or_default();
             match rules::addresses_are_the_nodes(node, &req.ip_addresses, &nodes) {

@@ -1,7 +1,7 @@
 //! Upstream's `csrcleaner`: deletes CertificateSigningRequests that have
 //! served their purpose, so that a fleet of agents joining and renewing
 //! does not grow the list for ever. As upstream's, it deletes requests
-//! - issued, approved more than an hour ago, or whose certificate has
+//! - issued and approved more than an hour ago, or whose certificate has
 //!   expired;
 //! - denied or failed more than an hour ago;
 //! - still pending a day after they were made.
@@ -27,9 +27,11 @@ const PENDING: Duration = Duration::from_secs(24 * 3600);
 /// Why `csr` is due for deletion at `now`, if it is.
 pub fn due(csr: &Value, now: SystemTime) -> Option<&'static str> {
     let older = |t: Option<SystemTime>, age: Duration| t.is_some_and(|t| t + age <= now);
+    let created = meta::time(&csr["metadata"]["creationTimestamp"]);
+    // A condition set without times (a client's own) counts from creation.
     let updated = |kind: &str| {
         let c = csr["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == kind)?;
-        meta::time(&c["lastUpdateTime"]).or_else(|| meta::time(&c["lastTransitionTime"]))
+        meta::time(&c["lastUpdateTime"]).or_else(|| meta::time(&c["lastTransitionTime"])).or(created)
     };
     if rules::issued(csr) {
         if certificate_expired(csr, now) {
@@ -47,7 +49,7 @@ pub fn due(csr: &Value, now: SystemTime) -> Option<&'static str> {
         return Some("failed more than an hour ago");
     }
     let undecided = csr["status"]["conditions"].as_array().is_none_or(Vec::is_empty);
-    if undecided && older(meta::time(&csr["metadata"]["creationTimestamp"]), PENDING) {
+    if undecided && older(created, PENDING) {
         return Some("pending for more than a day");
     }
     None
@@ -120,6 +122,10 @@ mod tests {
 
         let failed = csr(json!([condition("Approved", t0), condition("Failed", t0 + 10)]), None);
         assert_eq!(due(&failed, at(t0 + 3610)), Some("failed more than an hour ago"));
+
+        // A condition without times counts from the request's creation.
+        let untimed = csr(json!([{"type": "Denied", "status": "True"}]), None);
+        assert_eq!(due(&untimed, at(t0 + 3600)), Some("denied more than an hour ago"));
 
         // Approved but not issued yet: the signer's business, left alone.
         let approved = csr(json!([condition("Approved", t0)]), None);

@@ -231,6 +231,34 @@ pub fn self_node_serving<'a>(csr: &Value, req: &'a CertificateRequest) -> Option
     req.dns_names.iter().all(|d| d.eq_ignore_ascii_case(node)).then_some(node)
 }
 
+/// The first name or address in a serving request that no node may have
+/// in its certificate, since the cluster CA also vouches for the API
+/// server with it: one of `reserved` (the API server's certificate's
+/// names), `localhost`, `kubernetes` and its Service names (`kubernetes.*`,
+/// anything under `.svc`), a loopback, unspecified or multicast address.
+pub fn reserved_name(req: &CertificateRequest, reserved: &[String]) -> Option<String> {
+    let dns = req.dns_names.iter().map(|d| d.to_ascii_lowercase()).find(|d| {
+        reserved.contains(d)
+            || d == "localhost"
+            || d == "kubernetes"
+            || d.starts_with("kubernetes.")
+            || d.ends_with(".svc")
+            || d.contains(".svc.")
+    });
+    let ip = || {
+        req.ip_addresses
+            .iter()
+            .find(|ip| {
+                reserved.contains(&ip.to_string())
+                    || ip.is_loopback()
+                    || ip.is_unspecified()
+                    || ip.is_multicast()
+            })
+            .map(ToString::to_string)
+    };
+    dns.or_else(ip)
+}
+
 /// Whether every IP address of a self-serving request for `node` is one of
 /// that Node's InternalIP/ExternalIP addresses and of no other Node's
 /// (`nodes`: all of them); else why not.

@@ -207,3 +207,23 @@ fn serving_addresses_must_be_the_nodes_own_and_nobody_elses() {
         Err("node n4 is not registered".into())
     );
 }
+
+#[test]
+fn names_the_api_server_answers_to_are_reserved() {
+    let reserved = vec!["10.43.0.1".to_owned(), "server-1".to_owned()];
+    let named = |sans: Vec<SanType>| request("system:node:n1", &["system:nodes"], sans);
+    assert_eq!(reserved_name(&named(vec![dns("n1"), ip("10.0.0.1")]), &reserved), None);
+    for (san, want) in [
+        (dns("server-1"), "server-1"),
+        (dns("kubernetes"), "kubernetes"),
+        (dns("kubernetes.default"), "kubernetes.default"),
+        (dns("web.default.svc"), "web.default.svc"),
+        (dns("web.default.svc.cluster.local"), "web.default.svc.cluster.local"),
+        (dns("localhost"), "localhost"),
+        (ip("10.43.0.1"), "10.43.0.1"),
+        (ip("127.0.0.1"), "127.0.0.1"),
+        (ip("0.0.0.0"), "0.0.0.0"),
+    ] {
+        assert_eq!(reserved_name(&named(vec![san]), &reserved).as_deref(), Some(want));
+    }
+}
