@@ -72,25 +72,24 @@ pub(crate) fn check_leaf(
     if !key_matches(cert, key) {
         return Err("key does not match the certificate".to_owned());
     }
-    let mut sans = BTreeSet::new();
-    if let Ok(Some(ext)) = cert.subject_alternative_name() {
-        for name in &ext.value.general_names {
-            match name {
-                GeneralName::DNSName(dns) => {
-                    sans.insert(San::Dns(dns.to_ascii_lowercase()));
-                }
-                GeneralName::IPAddress(bytes) => {
-                    if let Some(ip) = ip_from_bytes(bytes) {
-                        sans.insert(San::Ip(ip));
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
+    let sans = sans(cert);
     let common_name =
         cert.subject().iter_common_name().next().and_then(|cn| cn.as_str().ok()).map(str::to_owned);
     Ok(Leaf { not_after: cert.validity().not_after.to_datetime(), sans, common_name })
+}
+
+/// A certificate's DNS (lowercase) and IP subject alternative names.
+pub(crate) fn sans(cert: &X509Certificate<'_>) -> BTreeSet<San> {
+    let Ok(Some(ext)) = cert.subject_alternative_name() else { return BTreeSet::new() };
+    ext.value
+        .general_names
+        .iter()
+        .filter_map(|name| match name {
+            GeneralName::DNSName(dns) => Some(San::Dns(dns.to_ascii_lowercase())),
+            GeneralName::IPAddress(bytes) => ip_from_bytes(bytes).map(San::Ip),
+            _ => None,
+        })
+        .collect()
 }
 
 pub(crate) fn ip_from_bytes(bytes: &[u8]) -> Option<std::net::IpAddr> {

@@ -148,19 +148,13 @@ pub fn validity_of_pem(pem: &str) -> Option<(i64, i64)> {
 /// The subject alternative names of the first certificate in `pem`: DNS
 /// names (lowercase) and IP addresses as text.
 pub fn subject_alt_names(pem: &str) -> Vec<String> {
-    use x509_parser::extensions::GeneralName;
     let Ok(der) = crate::inspect::cert_der(pem) else { return Vec::new() };
     let Ok(cert) = crate::inspect::parse(&der) else { return Vec::new() };
-    let Ok(Some(ext)) = cert.subject_alternative_name() else { return Vec::new() };
-    ext.value
-        .general_names
-        .iter()
-        .filter_map(|n| match n {
-            GeneralName::DNSName(d) => Some(d.to_ascii_lowercase()),
-            GeneralName::IPAddress(b) => crate::inspect::ip_from_bytes(b).map(|ip| ip.to_string()),
-            _ => None,
-        })
-        .collect()
+    let name = |san: San| match san {
+        San::Dns(d) => d,
+        San::Ip(ip) => ip.to_string(),
+    };
+    crate::inspect::sans(&cert).into_iter().map(name).collect()
 }
 
 /// A new ECDSA P-256 key (PKCS#8 PEM) and a PKCS#10 request (PEM) for a
@@ -438,6 +432,7 @@ mod tests {
         let cert = pki.sign_csr(csr.as_bytes(), crate::Usage::ServerAuth, day, now).unwrap();
         let secs = now.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
         assert!(check_node_serving(&pki.ca_cert_pem, &cert, &key, "edge-1", &[ip], secs).is_ok());
+        assert_eq!(subject_alt_names(&cert), ["edge-1", "10.77.0.2"]);
         let moved: std::net::IpAddr = "10.77.0.9".parse().unwrap();
         let e = check_node_serving(&pki.ca_cert_pem, &cert, &key, "edge-1", &[moved], secs).unwrap_err();
         assert_eq!(e, "does not name IP:10.77.0.9");

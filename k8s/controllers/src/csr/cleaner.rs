@@ -58,9 +58,11 @@ pub fn due(csr: &Value, now: SystemTime) -> Option<&'static str> {
 fn certificate_expired(csr: &Value, now: SystemTime) -> bool {
     let Some(b64) = csr["status"]["certificate"].as_str() else { return false };
     let Ok(pem) = base64::engine::general_purpose::STANDARD.decode(b64) else { return false };
-    let Ok((_, block)) = x509_parser::pem::parse_x509_pem(&pem) else { return false };
-    let Ok(cert) = block.parse_x509() else { return false };
-    let not_after = cert.validity().not_after.timestamp();
+    let Some((_, not_after)) =
+        String::from_utf8(pem).ok().as_deref().and_then(lichen_pki::join::validity_of_pem)
+    else {
+        return false;
+    };
     let now = now.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     u64::try_from(not_after).is_ok_and(|t| t < now)
 }
